@@ -1,0 +1,48 @@
+# Developer entry points. `make test` is the README's test command and what CI runs.
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+KUBE_BIN_ENV := AUTH0_ROTATOR_KUBE_BIN="$$(hack/kube-bins.sh --print)"
+
+.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet --constraint constraints.txt --editable '.[dev]'
+	touch $@
+
+venv: $(VENV)/.installed  ## create .venv with the package and dev tools
+
+lint: venv  ## ruff (lint + format check) and mypy
+	$(VENV)/bin/ruff check operator tests
+	$(VENV)/bin/ruff format --check operator tests
+	$(VENV)/bin/mypy
+
+kube-bins:  ## build the local Kubernetes binaries (cached outside the repo)
+	hack/kube-bins.sh >/dev/null
+
+unit: venv  ## unit tests only (no control plane)
+	$(PY) -m pytest tests/unit
+
+test: lint kube-bins  ## everything CI runs: lint, build, all tests
+	$(KUBE_BIN_ENV) $(PY) -m pytest
+
+demo:  ## local control plane + fake Auth0 + operator, one rotation end to end
+	@echo "The demo arrives with the delivery issue; see README." >&2; exit 1
+
+cluster-up: venv kube-bins  ## start a local control plane in the background
+	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster up
+
+cluster-env: venv  ## print exports for the running local control plane
+	@$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster env
+
+cluster-down: venv  ## stop the local control plane
+	$(PY) -m auth0_rotator.devcluster down

@@ -1,0 +1,380 @@
+"""A real local Kubernetes control plane on 127.0.0.1.
+
+etcd, kube-apiserver (TLS serving, client-certificate admin, RBAC,
+service-account token signing), kube-controller-manager (garbage collection,
+ReplicaSets, service accounts), kube-scheduler and kwok (fake nodes whose pods
+become Ready, so Deployments really roll). The binaries come from
+``hack/kube-bins.sh``; nothing here is a mock.
+
+Ports are chosen free at start, everything binds to 127.0.0.1, all state
+(certificates, kubeconfig, etcd data, logs, pid files) lives in one state
+directory, and a start-up failure stops whatever had started and raises
+:class:`ControlPlaneError` with the tail of every component's log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auth0_rotator.devcluster.processes import ManagedProcess, kill_recorded, log_tail
+from auth0_rotator.pki import CertificateAuthority, write_rsa_key_pair
+
+__all__ = ["BINARIES", "ControlPlane", "ControlPlaneError", "free_port"]
+
+BINARIES = (
+    "etcd",
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kwok",
+    "kubectl",
+)
+"""Binaries the control plane needs in its bin directory."""
+
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+_HOST = "127.0.0.1"
+
+
+class ControlPlaneError(RuntimeError):
+    """The control plane could not be started or used; the message says why."""
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((_HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class ControlPlane:
+    """A local control plane: call :meth:`start`, use :attr:`kubeconfig`, then :meth:`stop`."""
+
+    bin_dir: Path
+    """Directory holding the binaries of :data:`BINARIES`."""
+
+    state_dir: Path
+    """Where certificates, kubeconfigs, etcd data, logs and pid files live."""
+
+    nodes: int = 1
+    """Number of kwok fake nodes."""
+
+    startup_timeout: float = 180.0
+    """Seconds to wait for every component to become ready."""
+
+    api_port: int = 0
+    processes: list[ManagedProcess] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> Path:
+        """Admin kubeconfig (client certificate in group ``system:masters``)."""
+        return self.state_dir / "admin.kubeconfig"
+
+    @property
+    def server(self) -> str:
+        """The API server URL."""
+        return f"https://{_HOST}:{self.api_port}"
+
+    @property
+    def kubectl(self) -> Path:
+        """The kubectl built with the control plane (matches the server version)."""
+        return self.bin_dir / "kubectl"
+
+    @property
+    def ca_file(self) -> Path:
+        """CA certificate that signed the API server's serving certificate."""
+        return self.state_dir / "pki" / "ca.crt"
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> ControlPlane:
+        """Start every component and wait until the cluster is usable."""
+        missing = [b for b in BINARIES if not (self.bin_dir / b).is_file()]
+        if missing:
+            raise ControlPlaneError(
+                f"missing binaries in {self.bin_dir}: {', '.join(missing)}; "
+                "build them with hack/kube-bins.sh"
+            )
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        # A previous run that crashed may have left processes behind.
+        kill_recorded(self.state_dir)
+        try:
+            self._start_all()
+        except BaseException as exc:
+            report = self.describe_logs()
+            self.stop()
+            if isinstance(exc, ControlPlaneError):
+                raise ControlPlaneError(f"{exc}\n{report}") from exc
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop every component (process groups, SIGTERM then SIGKILL)."""
+        for proc in reversed(self.processes):
+            proc.stop()
+        self.processes.clear()
+        kill_recorded(self.state_dir)
+
+    def __enter__(self) -> ControlPlane:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+    def describe_logs(self, lines: int = 25) -> str:
+        """The last lines of every component log, for failure reports."""
+        parts = []
+        for proc in self.processes:
+            state = "running" if proc.alive() else f"exited {proc.process.returncode}"
+            parts.append(
+                f"--- {proc.name} ({state}) {proc.log_path}\n{log_tail(proc.log_path, lines)}"
+            )
+        return "\n".join(parts)
+
+    def kubectl_run(self, *args: str, input_text: str | None = None, timeout: float = 60) -> str:
+        """Run the built kubectl as admin; return stdout or raise with its stderr."""
+        result = subprocess.run(
+            [str(self.kubectl), "--kubeconfig", str(self.kubeconfig), *args],
+            input=input_text,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise ControlPlaneError(f"kubectl {' '.join(args)} failed: {result.stderr.strip()}")
+        return result.stdout
+
+    # -- start-up steps -------------------------------------------------------------
+
+    def _start_all(self) -> None:
+        pki = self.state_dir / "pki"
+        self._write_pki(pki)
+        etcd_port, etcd_peer = free_port(), free_port()
+        self.api_port = self.api_port or free_port()
+        etcd_data = self.state_dir / "etcd"
+        shutil.rmtree(etcd_data, ignore_errors=True)
+
+        self._spawn(
+            "etcd",
+            "--name=local",
+            f"--data-dir={etcd_data}",
+            f"--listen-client-urls=http://{_HOST}:{etcd_port}",
+            f"--advertise-client-urls=http://{_HOST}:{etcd_port}",
+            f"--listen-peer-urls=http://{_HOST}:{etcd_peer}",
+            f"--initial-advertise-peer-urls=http://{_HOST}:{etcd_peer}",
+            f"--initial-cluster=local=http://{_HOST}:{etcd_peer}",
+            "--unsafe-no-fsync=true",
+            "--watch-progress-notify-interval=5s",
+            "--log-level=warn",
+        )
+        self._wait("etcd health", lambda: _http_ok(f"http://{_HOST}:{etcd_port}/health"))
+
+        self._spawn(
+            "kube-apiserver",
+            f"--etcd-servers=http://{_HOST}:{etcd_port}",
+            f"--bind-address={_HOST}",
+            f"--advertise-address={_HOST}",
+            f"--secure-port={self.api_port}",
+            f"--cert-dir={pki}",
+            f"--tls-cert-file={pki / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki / 'apiserver.key'}",
+            f"--client-ca-file={pki / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={pki / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki / 'sa.key'}",
+            "--service-cluster-ip-range=10.0.0.0/24",
+            # Loopback addresses are refused in the `kubernetes` Endpoints.
+            "--endpoint-reconciler-type=none",
+            "--allow-privileged=true",
+            "--profiling=false",
+        )
+        self._write_kubeconfig(pki)
+        ctx = self._admin_ssl_context(pki)
+        self._wait("kube-apiserver /readyz", lambda: _http_ok(f"{self.server}/readyz", ctx))
+
+        kcfg = str(self.kubeconfig)
+        self._spawn(
+            "kube-controller-manager",
+            f"--kubeconfig={kcfg}",
+            f"--authentication-kubeconfig={kcfg}",
+            f"--authorization-kubeconfig={kcfg}",
+            f"--bind-address={_HOST}",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={pki / 'kcm'}",
+            f"--service-account-private-key-file={pki / 'sa.key'}",
+            f"--root-ca-file={pki / 'ca.crt'}",
+            "--leader-elect=false",
+            # No kubelets heart-beating: never taint or evict kwok's nodes.
+            "--controllers=*,-nodeipam,-nodelifecycle",
+            "--authorization-always-allow-paths=/healthz,/readyz,/livez,/metrics",
+        )
+        self._spawn(
+            "kube-scheduler",
+            f"--kubeconfig={kcfg}",
+            f"--authentication-kubeconfig={kcfg}",
+            f"--authorization-kubeconfig={kcfg}",
+            f"--bind-address={_HOST}",
+            f"--secure-port={free_port()}",
+            f"--cert-dir={pki / 'scheduler'}",
+            "--leader-elect=false",
+        )
+        kwok_port = free_port()
+        self._spawn(
+            "kwok",
+            f"--kubeconfig={kcfg}",
+            f"--config={self.bin_dir.parent / 'kwok-stages.yaml'}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
+            f"--server-address={_HOST}:{kwok_port}",
+            f"--node-ip={_HOST}",
+            f"--node-port={kwok_port}",
+            "--cidr=10.244.0.1/16",
+        )
+        for i in range(self.nodes):
+            self.kubectl_run(
+                "create", "-f", "-", input_text=json.dumps(_kwok_node(f"kwok-node-{i}"))
+            )
+        self._wait("kwok nodes Ready", self._nodes_ready)
+        # Pods need the namespace's default ServiceAccount (made by the controller-manager).
+        self._wait("default ServiceAccount", self._default_service_account)
+
+    def _spawn(self, name: str, *args: str) -> None:
+        self.processes.append(
+            ManagedProcess.start(name, [str(self.bin_dir / name), *args], self.state_dir)
+        )
+
+    def _wait(self, what: str, ready: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            dead = [p.name for p in self.processes if not p.alive()]
+            if dead:
+                raise ControlPlaneError(f"{', '.join(dead)} exited while waiting for {what}")
+            with contextlib.suppress(ControlPlaneError):
+                if ready():
+                    return
+            time.sleep(0.2)
+        raise ControlPlaneError(f"timed out after {self.startup_timeout:.0f}s waiting for {what}")
+
+    def _nodes_ready(self) -> bool:
+        out = json.loads(self.kubectl_run("get", "nodes", "-o", "json"))
+        ready = [
+            n
+            for n in out["items"]
+            if any(
+                c["type"] == "Ready" and c["status"] == "True"
+                for c in n.get("status", {}).get("conditions", [])
+            )
+        ]
+        return len(ready) >= self.nodes
+
+    def _default_service_account(self) -> bool:
+        self.kubectl_run("get", "serviceaccount", "default", "-n", "default")
+        return True
+
+    def _write_pki(self, pki: Path) -> None:
+        pki.mkdir(parents=True, exist_ok=True)
+        ca = CertificateAuthority.create("auth0-rotator-devcluster-ca")
+        (pki / "ca.crt").write_bytes(ca.cert_pem)
+        ca.issue(
+            "kube-apiserver",
+            hosts=(
+                _HOST,
+                "localhost",
+                "10.0.0.1",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+                "kubernetes.default.svc.cluster.local",
+            ),
+        ).write(pki / "apiserver.crt", pki / "apiserver.key")
+        ca.issue("admin", organizations=("system:masters",), client=True).write(
+            pki / "admin.crt", pki / "admin.key"
+        )
+        write_rsa_key_pair(pki / "sa.key", pki / "sa.pub")
+
+    def _write_kubeconfig(self, pki: Path) -> None:
+        config = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {
+                        "server": self.server,
+                        "certificate-authority": str(pki / "ca.crt"),
+                    },
+                }
+            ],
+            "users": [
+                {
+                    "name": "admin",
+                    "user": {
+                        "client-certificate": str(pki / "admin.crt"),
+                        "client-key": str(pki / "admin.key"),
+                    },
+                }
+            ],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
+            "current-context": "local",
+        }
+        # JSON is valid YAML; kubeconfig readers accept it.
+        self.kubeconfig.write_text(json.dumps(config, indent=2))
+
+    def token_kubeconfig(self, path: Path, token: str, user: str = "token-user") -> Path:
+        """Write a kubeconfig that authenticates with a bearer ``token`` (a ServiceAccount's)."""
+        config = json.loads(self.kubeconfig.read_text())
+        config["users"] = [{"name": user, "user": {"token": token}}]
+        config["contexts"][0]["context"]["user"] = user
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(config, indent=2))
+        return path
+
+    def _admin_ssl_context(self, pki: Path) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
+        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
+        return ctx
+
+
+def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=context) as resp:  # noqa: S310
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _kwok_node(name: str) -> dict[str, object]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": name,
+            "annotations": {KWOK_NODE_ANNOTATION: "fake", "node.alpha.kubernetes.io/ttl": "0"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "type": "kwok",
+            },
+        },
+        "spec": {},
+        "status": {
+            "allocatable": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+            "capacity": {"cpu": "32", "memory": "256Gi", "pods": "110"},
+        },
+    }
