@@ -250,6 +250,11 @@ class ControlPlane:
                 "create", "-f", "-", input_text=json.dumps(_kwok_node(f"kwok-node-{i}"))
             )
         self._wait("kwok nodes Ready", self._nodes_ready)
+        # Admission taints new nodes not-ready; the node-lifecycle controller
+        # that would lift it is off (no kubelets), so lift it here once kwok
+        # reports the node Ready.
+        for i in range(self.nodes):
+            self.kubectl_run("patch", "node", f"kwok-node-{i}", "-p", '{"spec":{"taints":[]}}')
         # Pods need the namespace's default ServiceAccount (made by the controller-manager).
         self._wait("default ServiceAccount", self._default_service_account)
 
