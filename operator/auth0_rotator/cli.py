@@ -5,20 +5,24 @@ Subcommands:
 ``run``
     start the operator (kopf runtime) against the cluster of the current
     kubeconfig or in-cluster service account.
+``fake-auth0``
+    serve a local fake Auth0 tenant (tests, demo, in-cluster e2e).
 ``version``
     print the version.
 
-Later subcommands (the fake Auth0 tenant) register here too, so the demo,
-the container image and the tests all start things the same way.
+The demo, the container image and the tests all start things through here.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from auth0_rotator import __version__
 
@@ -63,8 +67,67 @@ def build_parser() -> argparse.ArgumentParser:
         help="liveness endpoint to serve (default: %(default)s)",
     )
 
+    fake = sub.add_parser("fake-auth0", help="serve a local fake Auth0 tenant")
+    fake.add_argument(
+        "--listen", default="127.0.0.1:8443", metavar="HOST:PORT", help="default: %(default)s"
+    )
+    fake.add_argument(
+        "--tls-dir",
+        type=Path,
+        help="serve HTTPS; a CA (ca.crt) and server certificate are created here",
+    )
+    fake.add_argument(
+        "--hostname",
+        action="append",
+        default=[],
+        help="extra DNS name for the certificate (repeatable)",
+    )
+    fake.add_argument("--domain", help="tenant domain clients use (default HOST:PORT)")
+    fake.add_argument(
+        "--seed", type=Path, help='JSON file {"clients": [...]} with clients to create'
+    )
+    fake.add_argument("--rate-limit", type=float, default=2.0, help="requests/s (default 2)")
+    fake.add_argument("--burst", type=int, default=10, help="default: %(default)s")
+    fake.add_argument(
+        "--propagation-delay",
+        type=float,
+        default=0.0,
+        help="seconds until a new secret is accepted",
+    )
+    fake.add_argument("--token-lifetime", type=int, default=86400, help="seconds")
+
     sub.add_parser("version", help="print the version")
     return parser
+
+
+async def _serve_fake(args: argparse.Namespace) -> None:
+    from auth0_rotator.fake_auth0 import FakeAuth0Server, seed_clients
+
+    host, _, port = args.listen.rpartition(":")
+    server = FakeAuth0Server(
+        host or "127.0.0.1",
+        int(port),
+        tls_dir=args.tls_dir,
+        extra_hosts=tuple(args.hostname),
+        domain=args.domain,
+    )
+    await server.start()
+    assert server.tenant is not None  # noqa: S101 - set by start()
+    server.tenant.apply_settings(
+        {
+            "rate_limit": {"requests_per_second": args.rate_limit, "burst": args.burst},
+            "propagation_delay": args.propagation_delay,
+            "token_lifetime": args.token_lifetime,
+        }
+    )
+    if args.seed:
+        seed_clients(server.tenant, json.loads(args.seed.read_text())["clients"])
+    ca = f", trust {server.ca_file}" if server.ca_file else ""
+    print(f"fake Auth0 tenant {server.domain} serving at {server.url}{ca}", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -86,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(run_operator(options))
         except KeyboardInterrupt:
             logging.getLogger(__name__).info("interrupted")
+        return 0
+    if args.command == "fake-auth0":
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(_serve_fake(args))
         return 0
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse prevents this
 

@@ -1,0 +1,462 @@
+"""The Auth0 Management API client the operator uses (async, httpx).
+
+One :class:`Auth0Client` per tenant owns one ``httpx.AsyncClient`` (connection
+reuse, timeouts, TLS verification always on), one :class:`TokenCache` and one
+:class:`RateBudget`. Idempotent calls (GET, PATCH with a given value, token
+requests) are retried with backoff; ``rotate-secret`` is sent once and a lost
+answer becomes :class:`OutcomeUnknown`. Errors are typed and their messages
+never contain a secret, a token or a raw response body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import re
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import httpx
+
+from auth0_rotator.auth0._errors import (
+    Auth0Error,
+    Auth0Unavailable,
+    ClientNotFound,
+    InsufficientScope,
+    InvalidCredentials,
+    InvalidRequest,
+    OutcomeUnknown,
+    RateLimited,
+)
+from auth0_rotator.auth0._ratelimit import RateBudget
+from auth0_rotator.auth0._tokens import TokenCache
+from auth0_rotator.secretvalue import SecretValue
+
+__all__ = ["Auth0Client", "ResponseObserver", "RetryPolicy", "TenantConnection"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+ResponseObserver = Callable[[str, int], None]
+"""Called with (endpoint, HTTP status or 0 for no answer) after every Auth0 request."""
+
+_SCOPES_IN_MESSAGE = re.compile(r"(?:expected any of|scopes are required):\s*([\w:, ]+)")
+
+
+@dataclass(frozen=True)
+class TenantConnection:
+    """How to reach one Auth0 tenant and authenticate to its Management API."""
+
+    domain: str
+    """Tenant host, optionally with a port (``acme.eu.auth0.com``); always HTTPS."""
+    client_id: str
+    """Client id of the machine-to-machine application used for management."""
+    client_secret: SecretValue
+    audience: str | None = None
+    """Management API audience; default ``https://<domain>/api/v2/``."""
+    requests_per_second: float = 2.0
+    burst: int = 10
+    ca_file: str | None = None
+    """Extra CA bundle to trust (tests, private proxies); verification is never disabled."""
+    timeout: float = 10.0
+    """Seconds for each HTTP request (connect, read, write)."""
+
+    @property
+    def management_audience(self) -> str:
+        """The audience requested for management tokens."""
+        return self.audience or f"https://{self.domain}/api/v2/"
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Backoff for retryable failures: full jitter, ``base * 2**n`` capped at ``cap``."""
+
+    attempts: int = 6
+    base: float = 0.5
+    cap: float = 10.0
+    deadline: float = 60.0
+    """Seconds after which one call gives up, whatever attempts remain."""
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait before retry number ``attempt`` (1-based)."""
+        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))  # noqa: S311
+
+
+class _Retry(Exception):
+    """Internal: this attempt failed in a way that may be retried."""
+
+    def __init__(self, error: Auth0Error, wait: float | None = None) -> None:
+        super().__init__(error.message)
+        self.error = error
+        self.wait = wait
+
+
+class Auth0Client:
+    """Talks to one tenant's Management API on behalf of every resource using it."""
+
+    def __init__(
+        self,
+        connection: TenantConnection,
+        *,
+        retry: RetryPolicy | None = None,
+        observer: ResponseObserver | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.connection = connection
+        self.retry = retry or RetryPolicy()
+        self._observer = observer
+        verify: ssl.SSLContext | bool = ssl.create_default_context()
+        if connection.ca_file:
+            verify = ssl.create_default_context(cafile=connection.ca_file)
+        self._http = httpx.AsyncClient(
+            base_url=f"https://{connection.domain}",
+            verify=verify,
+            timeout=httpx.Timeout(connection.timeout),
+            limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
+            headers={"User-Agent": "auth0-rotator"},
+            transport=transport,
+            follow_redirects=False,
+        )
+        self.budget = RateBudget(connection.requests_per_second, connection.burst)
+        self.tokens = TokenCache(self._fetch_management_token)
+
+    async def aclose(self) -> None:
+        """Close the connection pool."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Auth0Client:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    # -- public operations ------------------------------------------------------------
+
+    async def get_client_secret(self, client_id: str) -> SecretValue:
+        """Read the client's current secret (needs ``read:client_keys``)."""
+        resp = await self._management(
+            "GET",
+            f"/api/v2/clients/{_path(client_id)}",
+            endpoint="get-client",
+            client_id=client_id,
+            params={"fields": "client_id,client_secret", "include_fields": "true"},
+            idempotent=True,
+        )
+        secret = _json(resp).get("client_secret")
+        if not isinstance(secret, str) or not secret:
+            raise InsufficientScope(
+                f"Auth0 returned client {client_id} without its secret: grant the management "
+                "application the read:client_keys scope",
+                scopes=("read:client_keys",),
+            )
+        return SecretValue(secret)
+
+    async def get_client(self, client_id: str) -> dict[str, Any]:
+        """Read the client's settings without its secret (grant types, auth method)."""
+        resp = await self._management(
+            "GET",
+            f"/api/v2/clients/{_path(client_id)}",
+            endpoint="get-client",
+            client_id=client_id,
+            params={"fields": "client_secret", "include_fields": "false"},
+            idempotent=True,
+        )
+        return _json(resp)
+
+    async def set_client_secret(self, client_id: str, secret: SecretValue) -> None:
+        """Set the client's secret to ``secret`` (idempotent; needs ``update:client_keys``)."""
+        await self._management(
+            "PATCH",
+            f"/api/v2/clients/{_path(client_id)}",
+            endpoint="patch-client",
+            client_id=client_id,
+            json={"client_secret": secret.reveal()},
+            idempotent=True,
+        )
+
+    async def rotate_client_secret(self, client_id: str) -> SecretValue:
+        """Ask Auth0 to generate a new secret; sent at most once per call.
+
+        Raises :class:`OutcomeUnknown` when the request may have been processed
+        but its answer was lost: read the secret back before rotating again.
+        """
+        resp = await self._management(
+            "POST",
+            f"/api/v2/clients/{_path(client_id)}/rotate-secret",
+            endpoint="rotate-secret",
+            client_id=client_id,
+            idempotent=False,
+        )
+        try:
+            secret = _json(resp).get("client_secret")
+        except Auth0Error as exc:
+            raise OutcomeUnknown(
+                f"rotate-secret for client {client_id} answered without a readable secret; "
+                "read it back before rotating again"
+            ) from exc
+        if not isinstance(secret, str) or not secret:
+            raise OutcomeUnknown(
+                f"rotate-secret for client {client_id} answered without a secret; "
+                "read it back before rotating again"
+            )
+        return SecretValue(secret)
+
+    async def verify_client_secret(
+        self, client_id: str, secret: SecretValue, *, within: float = 60.0, interval: float = 1.0
+    ) -> bool:
+        """Whether Auth0 authenticates ``client_id`` with ``secret`` within ``within`` seconds.
+
+        A token (200) or a refusal after authentication (403: grant type or API
+        not allowed for this client) proves the secret is accepted; 401
+        ``access_denied`` means not accepted (yet): new secrets can take a while
+        to propagate, so it is asked again every ``interval`` seconds.
+        """
+        deadline = time.monotonic() + within
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_secret": secret.reveal(),
+            "audience": self.connection.management_audience,
+        }
+        while True:
+            status = await self._token_request_status(form)
+            if status in (200, 403):
+                return True
+            if time.monotonic() + interval > deadline:
+                return False
+            await asyncio.sleep(interval)
+
+    # -- internals ----------------------------------------------------------------------
+
+    def _observe(self, endpoint: str, status: int) -> None:
+        if self._observer is not None:
+            self._observer(endpoint, status)
+
+    async def _token_request_status(self, form: Mapping[str, str]) -> int:
+        try:
+            resp = await self._http.post("/oauth/token", data=form)
+        except httpx.HTTPError:
+            self._observe("token", 0)
+            return 0
+        self._observe("token", resp.status_code)
+        return resp.status_code
+
+    async def _fetch_management_token(self) -> tuple[SecretValue, float]:
+        conn = self.connection
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": conn.client_id,
+            "client_secret": conn.client_secret.reveal(),
+            "audience": conn.management_audience,
+        }
+        return await self._with_retries(lambda: self._token_attempt(form), what="token request")
+
+    async def _token_attempt(self, form: Mapping[str, str]) -> tuple[SecretValue, float]:
+        conn = self.connection
+        try:
+            resp = await self._http.post("/oauth/token", data=form)
+        except httpx.HTTPError as exc:
+            self._observe("token", 0)
+            raise _Retry(
+                Auth0Unavailable(f"cannot reach https://{conn.domain}/oauth/token: {_kind(exc)}")
+            ) from None
+        self._observe("token", resp.status_code)
+        if resp.status_code == 200:
+            body = _json(resp)
+            token, expires_in = body.get("access_token"), body.get("expires_in", 86400)
+            if not isinstance(token, str) or not isinstance(expires_in, int | float):
+                raise Auth0Unavailable("token endpoint answered 200 without an access token")
+            return SecretValue(token), float(expires_in)
+        error = _oauth_error(resp)
+        if resp.status_code == 429:
+            raise _Retry(RateLimited("token endpoint is rate limited", retry_after=1.0), wait=1.0)
+        if resp.status_code >= 500:
+            raise _Retry(Auth0Unavailable(f"token endpoint answered HTTP {resp.status_code}"))
+        if resp.status_code == 401:
+            raise InvalidCredentials(
+                f"Auth0 refused the management credentials of client {conn.client_id} "
+                f"({error}): check the client id and secret in the tenant's credentials Secret",
+                status=401,
+            )
+        if error == "unauthorized_client":
+            raise InvalidCredentials(
+                f"management client {conn.client_id} may not use the client_credentials grant: "
+                "enable it in the application's advanced settings (Grant Types)",
+                status=resp.status_code,
+            )
+        raise InsufficientScope(
+            f"management client {conn.client_id} is not authorized for the Management API "
+            f"({conn.management_audience}): create a client grant with the scopes "
+            "update:client_keys and read:client_keys",
+            scopes=("update:client_keys", "read:client_keys"),
+            status=resp.status_code,
+        )
+
+    async def _management(
+        self,
+        method: str,
+        path: str,
+        *,
+        endpoint: str,
+        client_id: str,
+        idempotent: bool,
+        json: dict[str, Any] | None = None,
+        params: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        refreshed = False
+
+        async def attempt() -> httpx.Response:
+            nonlocal refreshed
+            await self.budget.acquire()
+            token = await self.tokens.get()
+            try:
+                resp = await self._http.request(
+                    method,
+                    path,
+                    json=json,
+                    params=params,
+                    headers={"Authorization": f"Bearer {token.reveal()}"},
+                )
+            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+                # Never sent: safe to try again whatever the method.
+                self._observe(endpoint, 0)
+                raise _Retry(
+                    Auth0Unavailable(f"cannot reach Auth0 for {endpoint}: {_kind(exc)}")
+                ) from None
+            except httpx.HTTPError as exc:
+                self._observe(endpoint, 0)
+                if not idempotent:
+                    raise OutcomeUnknown(
+                        f"{endpoint} for client {client_id} was sent but its answer was lost "
+                        f"({_kind(exc)}); read the secret back before changing it again"
+                    ) from None
+                raise _Retry(
+                    Auth0Unavailable(f"{endpoint} for client {client_id} failed: {_kind(exc)}")
+                ) from None
+            self._observe(endpoint, resp.status_code)
+            blocked = self.budget.observe(resp.status_code, resp.headers)
+            status = resp.status_code
+            if status < 300:
+                return resp
+            if status == 401 and not refreshed:
+                # The token was refused before the request was processed: refresh once.
+                refreshed = True
+                self.tokens.invalidate(token)
+                raise _Retry(Auth0Unavailable("management token refused"), wait=0.0)
+            if status == 429:
+                # Answered by the rate limiter before processing: safe to send again.
+                raise _Retry(
+                    RateLimited(f"Auth0 rate limit reached for {endpoint}", retry_after=blocked),
+                    wait=0.0,
+                )
+            if status >= 500:
+                if not idempotent:
+                    raise OutcomeUnknown(
+                        f"{endpoint} for client {client_id} answered HTTP {status}; the change "
+                        "may have been applied: read the secret back before changing it again",
+                        status=status,
+                    )
+                raise _Retry(
+                    Auth0Unavailable(f"{endpoint} for client {client_id} answered HTTP {status}")
+                )
+            raise _management_error(resp, endpoint, client_id)
+
+        return await self._with_retries(attempt, what=endpoint)
+
+    async def _with_retries(self, attempt: Callable[[], Awaitable[T]], *, what: str) -> T:
+        started = time.monotonic()
+        last: Auth0Error = Auth0Unavailable(f"{what}: no attempt was made")
+        for n in range(1, max(self.retry.attempts, 1) + 1):
+            try:
+                return await attempt()
+            except _Retry as retry:
+                last = retry.error
+                wait = self.retry.delay(n) if retry.wait is None else retry.wait
+                if (
+                    n == self.retry.attempts
+                    or time.monotonic() + wait - started > self.retry.deadline
+                ):
+                    break
+                log.debug("retrying %s in %.2fs: %s", what, wait, last.message)
+                await asyncio.sleep(wait)
+        raise last
+
+
+def _path(client_id: str) -> str:
+    return httpx.URL(f"/{client_id}").raw_path.decode()[1:]
+
+
+def _kind(exc: BaseException) -> str:
+    """A short description of a transport error that never includes request data."""
+    return type(exc).__name__
+
+
+def _json(resp: httpx.Response) -> dict[str, Any]:
+    try:
+        data = resp.json()
+    except ValueError:
+        raise Auth0Unavailable(
+            f"Auth0 answered HTTP {resp.status_code} with a body that is not JSON"
+        ) from None
+    if not isinstance(data, dict):
+        raise Auth0Unavailable(f"Auth0 answered HTTP {resp.status_code} with unexpected JSON")
+    return data
+
+
+def _oauth_error(resp: httpx.Response) -> str:
+    try:
+        data = resp.json()
+    except ValueError:
+        return f"HTTP {resp.status_code}"
+    error = data.get("error") if isinstance(data, dict) else None
+    return error if isinstance(error, str) and error.isidentifier() else f"HTTP {resp.status_code}"
+
+
+def _management_error(resp: httpx.Response, endpoint: str, client_id: str) -> Auth0Error:
+    status = resp.status_code
+    try:
+        body = resp.json()
+    except ValueError:
+        body = {}
+    body = body if isinstance(body, dict) else {}
+    code = body.get("errorCode")
+    code = code if isinstance(code, str) and code.replace("_", "").isalnum() else None
+    raw_message = body.get("message")
+    message = raw_message if isinstance(raw_message, str) else ""
+    if status == 404:
+        return ClientNotFound(
+            f"Auth0 has no client {client_id}: check spec.clientId and the tenant", status=404
+        )
+    if status == 403:
+        scopes = _scopes(message) or _DEFAULT_SCOPES.get(endpoint, ())
+        return InsufficientScope(
+            f"the management application lacks a scope for {endpoint}: grant "
+            f"{' or '.join(scopes) or 'the required scope'} to it in the Management API's "
+            "Machine to Machine settings",
+            scopes=scopes,
+            status=403,
+        )
+    return InvalidRequest(
+        f"Auth0 rejected {endpoint} for client {client_id} "
+        f"(HTTP {status}{', ' + code if code else ''})",
+        status=status,
+    )
+
+
+_DEFAULT_SCOPES = {
+    "get-client": ("read:client_keys",),
+    "patch-client": ("update:client_keys",),
+    "rotate-secret": ("update:client_keys",),
+}
+
+
+def _scopes(message: str) -> tuple[str, ...]:
+    match = _SCOPES_IN_MESSAGE.search(message)
+    if not match:
+        return ()
+    found = [s.strip() for s in match.group(1).split(",")]
+    return tuple(s for s in found if re.fullmatch(r"[a-z_]+:[a-z_]+", s))

@@ -1,0 +1,262 @@
+"""The fake tenant's state: clients, issued tokens, rate bucket, faults, call log.
+
+Plain data and decisions, no HTTP: :mod:`._app` turns requests into calls on
+:class:`Tenant`. Time comes from an injectable clock so tests can move it.
+"""
+
+from __future__ import annotations
+
+import math
+import secrets
+import string
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "CallRecord",
+    "FakeClient",
+    "Fault",
+    "IssuedToken",
+    "Settings",
+    "Tenant",
+    "TokenBucket",
+    "new_auth0_secret",
+]
+
+Clock = Callable[[], float]
+
+_SECRET_ALPHABET = string.ascii_letters + string.digits + "_-"
+
+
+def new_auth0_secret() -> str:
+    """A secret shaped like the ones Auth0's rotate-secret returns (64 URL-safe chars)."""
+    return "".join(secrets.choice(_SECRET_ALPHABET) for _ in range(64))
+
+
+@dataclass
+class FakeClient:
+    """One Auth0 application of the fake tenant."""
+
+    client_id: str
+    client_secret: str
+    name: str = ""
+    app_type: str = "non_interactive"
+    grant_types: list[str] = field(default_factory=lambda: ["client_credentials"])
+    grants: dict[str, list[str]] = field(default_factory=dict)
+    """Client grants: audience -> scopes this client may request for it."""
+    token_endpoint_auth_method: str = "client_secret_post"
+    private_key_jwt: bool = False
+    """Configured with ``client_authentication_methods.private_key_jwt`` (no secret rotation)."""
+    client_metadata: dict[str, str] = field(default_factory=dict)
+    accepted_from: float = 0.0
+    """Clock time from which ``/oauth/token`` accepts the current secret (propagation)."""
+    secret_changes: int = 0
+    """How many times the secret changed (PATCH or rotate-secret)."""
+
+    def public_view(self, tenant_name: str) -> dict[str, Any]:
+        """The client object as the Management API shows it (without the secret)."""
+        view: dict[str, Any] = {
+            "client_id": self.client_id,
+            "tenant": tenant_name,
+            "name": self.name,
+            "description": "",
+            "global": False,
+            "app_type": self.app_type,
+            "is_first_party": True,
+            "oidc_conformant": True,
+            "callbacks": [],
+            "allowed_origins": [],
+            "web_origins": [],
+            "allowed_logout_urls": [],
+            "grant_types": list(self.grant_types),
+            "jwt_configuration": {"alg": "RS256", "lifetime_in_seconds": 36000},
+            "sso_disabled": False,
+            "cross_origin_authentication": False,
+            "custom_login_page_on": True,
+            "client_metadata": dict(self.client_metadata),
+        }
+        if self.private_key_jwt:
+            view["client_authentication_methods"] = {
+                "private_key_jwt": {"credentials": [{"id": f"cred_{self.client_id[:20]}"}]}
+            }
+        else:
+            view["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        return view
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """An access token the fake issued."""
+
+    client_id: str
+    audience: str
+    scopes: frozenset[str]
+    expires_at: float
+
+
+@dataclass
+class Fault:
+    """An injected misbehaviour of one endpoint (``*`` for all)."""
+
+    endpoint: str
+    status: int | None = None
+    """Answer with this HTTP status instead of handling the request."""
+    latency: float = 0.0
+    """Seconds to wait before handling."""
+    reset_after_commit: bool = False
+    """Handle the request (the change is committed), then reset the connection."""
+    count: int | None = 1
+    """Calls left to affect; ``None`` means until cleared."""
+
+    def matches(self, endpoint: str) -> bool:
+        """Whether this fault applies to ``endpoint`` and still has calls left."""
+        return (self.endpoint in (endpoint, "*")) and (self.count is None or self.count > 0)
+
+    def consume(self) -> None:
+        """Count one affected call."""
+        if self.count is not None:
+            self.count -= 1
+
+
+@dataclass
+class CallRecord:
+    """One entry of the call log (never a secret or token)."""
+
+    method: str
+    path: str
+    endpoint: str
+    status: int
+    time: float
+    client_id: str | None
+
+
+class TokenBucket:
+    """A token bucket: ``rate`` tokens per second, at most ``burst`` stored."""
+
+    def __init__(self, rate: float, burst: int, clock: Clock) -> None:
+        self.rate = rate
+        self.burst = burst
+        self._clock = clock
+        self._tokens = float(burst)
+        self._updated = clock()
+
+    def _refill(self) -> float:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+        self._updated = now
+        return now
+
+    def take(self) -> tuple[bool, int, int]:
+        """Try to take one token; return ``(allowed, remaining, reset_unix_seconds)``.
+
+        ``reset`` is when the next token is available if none is left, else
+        when the bucket is full again (the meaning of ``x-ratelimit-reset``).
+        """
+        now = self._refill()
+        allowed = self._tokens >= 1.0
+        if allowed:
+            self._tokens -= 1.0
+        remaining = math.floor(self._tokens)
+        if remaining < 1:
+            wait = (1.0 - self._tokens) / self.rate
+        else:
+            wait = (self.burst - self._tokens) / self.rate
+        return allowed, remaining, math.ceil(now + wait)
+
+
+@dataclass
+class Settings:
+    """Behaviour knobs, changed with ``PUT /_fake/settings``."""
+
+    requests_per_second: float = 2.0
+    burst: int = 10
+    propagation_delay: float = 0.0
+    """Seconds before a changed secret is accepted by ``/oauth/token``."""
+    token_lifetime: int = 86400
+    """``expires_in`` of issued access tokens."""
+
+
+class Tenant:
+    """Everything the fake tenant knows."""
+
+    def __init__(self, domain: str, clock: Clock = time.time) -> None:
+        self.domain = domain
+        self.clock = clock
+        self.settings = Settings()
+        self.clients: dict[str, FakeClient] = {}
+        self.tokens: dict[str, IssuedToken] = {}
+        self.faults: list[Fault] = []
+        self.calls: list[CallRecord] = []
+        self.bucket = TokenBucket(self.settings.requests_per_second, self.settings.burst, clock)
+
+    @property
+    def name(self) -> str:
+        """Tenant name, as Auth0 reports it in client objects."""
+        return self.domain.split(".")[0].split(":")[0]
+
+    @property
+    def management_audience(self) -> str:
+        """Audience of the Management API."""
+        return f"https://{self.domain}/api/v2/"
+
+    def known_audiences(self) -> set[str]:
+        """Audiences of the APIs that exist in this tenant."""
+        audiences = {self.management_audience}
+        for client in self.clients.values():
+            audiences.update(client.grants)
+        return audiences
+
+    def apply_settings(self, changes: dict[str, Any]) -> None:
+        """Update settings; a rate change starts a fresh, full bucket."""
+        rate = changes.get("rate_limit") or {}
+        if "requests_per_second" in rate:
+            self.settings.requests_per_second = float(rate["requests_per_second"])
+        if "burst" in rate:
+            self.settings.burst = int(rate["burst"])
+        if "propagation_delay" in changes:
+            self.settings.propagation_delay = float(changes["propagation_delay"])
+        if "token_lifetime" in changes:
+            self.settings.token_lifetime = int(changes["token_lifetime"])
+        self.bucket = TokenBucket(
+            self.settings.requests_per_second, self.settings.burst, self.clock
+        )
+
+    def settings_view(self) -> dict[str, Any]:
+        """Settings as JSON."""
+        data = asdict(self.settings)
+        return {
+            "rate_limit": {
+                "requests_per_second": data.pop("requests_per_second"),
+                "burst": data.pop("burst"),
+            },
+            **data,
+            "management_audience": self.management_audience,
+        }
+
+    def change_secret(self, client: FakeClient, secret: str) -> None:
+        """Replace the secret: the old one dies now, the new one works after propagation."""
+        client.client_secret = secret
+        client.accepted_from = self.clock() + self.settings.propagation_delay
+        client.secret_changes += 1
+
+    def issue_token(self, client: FakeClient, audience: str) -> tuple[str, IssuedToken]:
+        """Issue an access token for ``client`` and ``audience`` (grant already checked)."""
+        token = secrets.token_urlsafe(32)
+        issued = IssuedToken(
+            client_id=client.client_id,
+            audience=audience,
+            scopes=frozenset(client.grants.get(audience, [])),
+            expires_at=self.clock() + self.settings.token_lifetime,
+        )
+        self.tokens[token] = issued
+        return token, issued
+
+    def take_fault(self, endpoint: str) -> Fault | None:
+        """The first active fault for ``endpoint``, counted as used."""
+        for fault in self.faults:
+            if fault.matches(endpoint):
+                fault.consume()
+                return fault
+        return None

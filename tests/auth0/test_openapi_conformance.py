@@ -1,0 +1,88 @@
+"""The fake tenant's client endpoints answer what Auth0's OpenAPI description says."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from jsonschema import Draft202012Validator
+from referencing import Registry
+from referencing.jsonschema import DRAFT202012
+
+from auth0_rotator.fake_auth0 import FakeAuth0Server
+from tests.auth0.conftest import ALL_SCOPES, CreateClient
+
+REPO = Path(__file__).resolve().parents[2]
+SPEC_COPY = REPO / "tests" / "data" / "auth0-management-api.subset.openapi.json"
+SHARED_SPEC = REPO.parent / "shared" / "reference" / SPEC_COPY.name
+SPEC: dict[str, Any] = json.loads(SPEC_COPY.read_text())
+_REGISTRY: Registry[Any] = Registry().with_resource("urn:auth0", DRAFT202012.create_resource(SPEC))
+
+
+def _validator(operation: tuple[str, str], status: str = "200") -> Draft202012Validator:
+    path, method = operation
+    schema = SPEC["paths"][path][method]["responses"][status]["content"]["application/json"]
+    ref = schema["schema"]["$ref"]
+    return Draft202012Validator({"$ref": f"urn:auth0{ref}"}, registry=_REGISTRY)
+
+
+def _errors(validator: Draft202012Validator, body: Any) -> list[str]:
+    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+
+
+@pytest.mark.skipif(not SHARED_SPEC.exists(), reason="shared reference not beside this checkout")
+def test_copy_of_the_reference_spec_is_current() -> None:
+    assert SPEC_COPY.read_bytes() == SHARED_SPEC.read_bytes()
+
+
+@pytest.fixture
+async def bearer(
+    control: httpx.AsyncClient, fake: FakeAuth0Server, create_client: CreateClient
+) -> dict[str, str]:
+    m2m = await create_client("m2m", ALL_SCOPES)
+    await create_client("app", client_metadata={"team": "payments"})
+    resp = await control.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "m2m",
+            "client_secret": m2m["client_secret"],
+            "audience": f"https://{fake.domain}/api/v2/",
+        },
+    )
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
+async def test_get_client_matches_get_client_response_content(
+    control: httpx.AsyncClient, bearer: dict[str, str]
+) -> None:
+    body = (await control.get("/api/v2/clients/app", headers=bearer)).json()
+    assert "client_secret" in body
+    assert _errors(_validator(("/clients/{id}", "get")), body) == []
+
+
+async def test_patch_client_matches_update_client_response_content(
+    control: httpx.AsyncClient, bearer: dict[str, str]
+) -> None:
+    resp = await control.patch(
+        "/api/v2/clients/app", json={"client_secret": "c" * 64}, headers=bearer
+    )
+    assert resp.status_code == 200
+    assert _errors(_validator(("/clients/{id}", "patch")), resp.json()) == []
+
+
+async def test_rotate_secret_matches_rotate_client_secret_response_content(
+    control: httpx.AsyncClient, bearer: dict[str, str]
+) -> None:
+    resp = await control.post("/api/v2/clients/app/rotate-secret", headers=bearer)
+    assert resp.status_code == 200
+    assert _errors(_validator(("/clients/{id}/rotate-secret", "post")), resp.json()) == []
+
+
+def test_the_validator_rejects_a_wrongly_typed_client() -> None:
+    # Guards the tests above against a schema that accepts anything.
+    bad = {"client_id": 42, "grant_types": "client_credentials", "app_type": "toaster"}
+    assert len(_errors(_validator(("/clients/{id}", "get")), bad)) >= 3
