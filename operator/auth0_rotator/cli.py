@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -60,6 +61,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="log line format (default: human)",
     )
     run.add_argument("--verbose", action="store_true", help="debug logging")
+    run.add_argument(
+        "--identity",
+        default=socket.gethostname(),
+        help="who holds rotation journals; a restart with the same identity resumes them "
+        "at once (default: the host name, i.e. the pod name)",
+    )
+    run.add_argument(
+        "--verify-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for Auth0 to accept a new secret (default: %(default)s)",
+    )
+    run.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    run.add_argument(
+        "--extra-ca-file",
+        metavar="PEM",
+        help="CA bundle to trust for every tenant besides the system CAs (local fake tenants)",
+    )
     run.add_argument(
         "--liveness",
         default="http://127.0.0.1:8080/healthz",
@@ -137,13 +157,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "run":
+        from auth0_rotator.engine import EngineSettings
         from auth0_rotator.runtime import OperatorOptions, run_operator
 
         options = OperatorOptions(
             namespaces=tuple(args.namespace),
             log_format=args.log_format,
             verbose=args.verbose,
-            liveness_endpoint=args.liveness,
+            liveness_endpoint=args.liveness or None,
+            engine=EngineSettings(identity=args.identity, verify_timeout=args.verify_timeout),
+            workers=args.workers,
+            extra_ca_file=args.extra_ca_file,
         )
         try:
             asyncio.run(run_operator(options))

@@ -61,7 +61,9 @@ class TenantConnection:
     requests_per_second: float = 2.0
     burst: int = 10
     ca_file: str | None = None
-    """Extra CA bundle to trust (tests, private proxies); verification is never disabled."""
+    """Extra CA bundle file to trust (tests, private proxies); verification is never disabled."""
+    ca_pem: str | None = None
+    """Extra PEM CA certificates to trust, in addition to the system ones."""
     timeout: float = 10.0
     """Seconds for each HTTP request (connect, read, write)."""
 
@@ -109,9 +111,11 @@ class Auth0Client:
         self.connection = connection
         self.retry = retry or RetryPolicy()
         self._observer = observer
-        verify: ssl.SSLContext | bool = ssl.create_default_context()
+        verify = ssl.create_default_context()
         if connection.ca_file:
-            verify = ssl.create_default_context(cafile=connection.ca_file)
+            verify.load_verify_locations(cafile=connection.ca_file)
+        if connection.ca_pem:
+            verify.load_verify_locations(cadata=connection.ca_pem)
         self._http = httpx.AsyncClient(
             base_url=f"https://{connection.domain}",
             verify=verify,

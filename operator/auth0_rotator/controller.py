@@ -1,0 +1,151 @@
+"""The work queue: which resource to reconcile next, and when to look again.
+
+Watch events (from kopf) and due times (from one scheduler heap) put resource
+keys on a queue; a few workers reconcile them. A key is never reconciled by
+two workers at once, and a key that changes while it is being reconciled is
+reconciled again afterwards. Nothing polls: an idle resource costs one heap
+entry (its next scheduled rotation), not a task or an API call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import itertools
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from auth0_rotator.schedule import Clock
+
+__all__ = ["Controller", "Key"]
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+"""``(namespace, name)`` of an Auth0ClientSecret."""
+
+Reconcile = Callable[[str, str], Awaitable[datetime | None]]
+
+_MAX_SLEEP = 30.0
+"""The scheduler re-reads the clock at least this often (the clock may be shifted)."""
+
+
+class Controller:
+    """Runs ``reconcile`` for queued keys with ``workers`` concurrent workers."""
+
+    def __init__(self, reconcile: Reconcile, clock: Clock, workers: int = 4) -> None:
+        self._reconcile = reconcile
+        self._clock = clock
+        self._workers = workers
+        self._queue: asyncio.Queue[Key] = asyncio.Queue()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
+        self._dirty: set[Key] = set()
+        self._due: dict[Key, datetime] = {}
+        self._heap: list[tuple[datetime, int, Key]] = []
+        self._seq = itertools.count()
+        self._wake = asyncio.Event()
+        self._failures: dict[Key, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self.reconciles = 0
+        """How many reconciles ran (for tests and metrics)."""
+
+    # -- feeding ----------------------------------------------------------------------
+
+    def enqueue(self, key: Key) -> None:
+        """Reconcile ``key`` soon (once, however often this is called meanwhile)."""
+        if key in self._active:
+            self._dirty.add(key)
+        elif key not in self._queued:
+            self._queued.add(key)
+            self._queue.put_nowait(key)
+
+    def schedule(self, key: Key, when: datetime) -> None:
+        """Reconcile ``key`` at ``when`` (an earlier pending time wins)."""
+        current = self._due.get(key)
+        if current is not None and current <= when:
+            return
+        self._due[key] = when
+        heapq.heappush(self._heap, (when, next(self._seq), key))
+        self._wake.set()
+
+    def forget(self, key: Key) -> None:
+        """Stop scheduling a deleted resource."""
+        self._due.pop(key, None)
+        self._failures.pop(key, None)
+
+    def poke(self) -> None:
+        """Re-read the clock now (after the clock was shifted)."""
+        self._wake.set()
+
+    @property
+    def scheduled(self) -> int:
+        """Number of resources with a pending due time."""
+        return len(self._due)
+
+    # -- running -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the workers and the scheduler."""
+        self._tasks = [asyncio.create_task(self._worker(i)) for i in range(self._workers)]
+        self._tasks.append(asyncio.create_task(self._timer()))
+
+    async def stop(self) -> None:
+        """Cancel the workers and the scheduler, waiting for them to end."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    async def _worker(self, index: int) -> None:
+        while True:
+            key = await self._queue.get()
+            self._queued.discard(key)
+            self._active.add(key)
+            wake: datetime | None = None
+            try:
+                wake = await self._reconcile(*key)
+                self._failures.pop(key, None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # Never log the exception text: API error bodies are not ours to print.
+                failures = self._failures.get(key, 0) + 1
+                self._failures[key] = failures
+                delay = min(2.0**failures, 300.0)
+                log.warning(
+                    "reconcile of %s/%s failed (%s%s); retrying in %.0fs",
+                    *key,
+                    type(exc).__name__,
+                    f" HTTP {exc.status}" if hasattr(exc, "status") else "",
+                    delay,
+                )
+                wake = self._clock() + timedelta(seconds=delay)
+            finally:
+                self.reconciles += 1
+                self._active.discard(key)
+                self._queue.task_done()
+            if key in self._dirty:
+                self._dirty.discard(key)
+                self.enqueue(key)
+            if wake is not None:
+                self.schedule(key, wake)
+
+    async def _timer(self) -> None:
+        while True:
+            now = self._clock()
+            while self._heap and self._heap[0][0] <= now:
+                when, _, key = heapq.heappop(self._heap)
+                if self._due.get(key) == when:
+                    del self._due[key]
+                    self.enqueue(key)
+            sleep = _MAX_SLEEP
+            if self._heap:
+                sleep = min(sleep, max((self._heap[0][0] - now).total_seconds(), 0.0))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=sleep)

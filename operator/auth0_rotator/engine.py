@@ -1,0 +1,618 @@
+"""The rotation engine: reconcile one Auth0ClientSecret, crash-safely.
+
+``reconcile`` reads the resource, asks :func:`decide` what is due, and acts.
+A rotation is a journal in ``status.rotation`` whose phases are persisted
+before the step that depends on them, so a process killed at any point
+resumes where it stopped (SPEC §3):
+
+``Claimed``
+    the trigger is consumed by a resourceVersion-checked status write; only
+    the process whose claim succeeded goes on.
+``Staged`` (Generate)
+    a new value is in the staging Secret; PATCH to Auth0 is idempotent, so
+    resuming here simply PATCHes the same value again.
+``Requested`` (Rotate)
+    rotate-secret is about to be sent; resuming here means its outcome is
+    unknown, so the value is read back from Auth0 (``read:client_keys``) and
+    only if that is impossible is the secret rotated once more.
+``Applied``
+    Auth0 holds the staged value; next, verification.
+``Verified``
+    Auth0 accepts it; next, the target Secret, then completion.
+
+The value itself only ever lives in Secrets (staging and target) and Auth0.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import signal
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from auth0_rotator.auth0 import (
+    Auth0Client,
+    Auth0Error,
+    InsufficientScope,
+    OutcomeUnknown,
+)
+from auth0_rotator.decisions import Decision, SecretState, decide
+from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, SecretConflict, decode_secret
+from auth0_rotator.model import ClientSecretSpec, SpecError, TenantSpec
+from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
+from auth0_rotator.secretvalue import SecretValue, generate_client_secret
+from auth0_rotator.tenants import TenantProblem, TenantRegistry
+
+__all__ = ["ROTATE_ANNOTATION", "EngineSettings", "RotationEngine", "staging_secret_name"]
+
+log = logging.getLogger(__name__)
+
+ROTATE_ANNOTATION = "auth0rotator.dev/rotate"
+SECRET_KEY_ANNOTATION = "auth0rotator.dev/client-secret-key"
+"""On a target Secret: which key holds the client secret (to relocate it)."""
+CRASH_ENV = "AUTH0_ROTATOR_TEST_CRASH_AT"
+"""Test hook: SIGKILL this process when the named point is reached (see ``_crash_point``)."""
+
+
+def staging_secret_name(resource_name: str) -> str:
+    """Name of the staging Secret that holds a rotation's pending value."""
+    return f"{resource_name}.staging.auth0rotator.dev"
+
+
+def _crash_point(name: str) -> None:
+    # Lets the crash-safety tests kill the real process at an exact point
+    # between two persisted steps; inert unless the variable is set.
+    if os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+@dataclass
+class EngineSettings:
+    """Knobs of the engine; every attribute has a production default."""
+
+    identity: str = "auth0-rotator"
+    """Who holds a journal; a restarted process with the same identity resumes it at once."""
+    clock: Clock = field(default_factory=SystemClock)
+    verify_timeout: float = 60.0
+    """Seconds to wait for Auth0 to accept a new secret before reporting VerificationFailed."""
+    verify_interval: float = 1.0
+    stale_journal_after: timedelta = timedelta(minutes=5)
+    """A journal held by another identity is taken over after this long."""
+    retry_after: timedelta = timedelta(seconds=30)
+    """When to look again after a retryable failure."""
+    recheck_after: timedelta = timedelta(minutes=10)
+    """When to look again after a failure a user must fix (scopes can change in Auth0)."""
+
+
+class _Stop(Exception):
+    """Internal: stop this reconcile after reporting; look again at ``wake_at``."""
+
+    def __init__(self, wake_at: datetime | None) -> None:
+        super().__init__()
+        self.wake_at = wake_at
+
+
+def _condition(
+    conditions: list[dict[str, Any]],
+    ctype: str,
+    status: str,
+    reason: str,
+    message: str,
+    now: datetime,
+    generation: int | None,
+) -> list[dict[str, Any]]:
+    """``conditions`` with ``ctype`` set; the transition time moves only on a status change."""
+    old = next((c for c in conditions if c.get("type") == ctype), None)
+    changed = old is None or old.get("status") != status
+    new = {
+        "type": ctype,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": (
+            format_time(now) if changed or old is None else old.get("lastTransitionTime")
+        ),
+        "observedGeneration": generation,
+    }
+    return [c for c in conditions if c.get("type") != ctype] + [new]
+
+
+class RotationEngine:
+    """Reconciles Auth0ClientSecrets: triggers, rotations, fetches, status and Events."""
+
+    def __init__(
+        self, store: KubeStore, tenants: TenantRegistry, settings: EngineSettings | None = None
+    ) -> None:
+        self.store = store
+        self.tenants = tenants
+        self.settings = settings or EngineSettings()
+
+    @property
+    def now(self) -> datetime:
+        """The engine's clock."""
+        return self.settings.clock()
+
+    # -- entry point -------------------------------------------------------------------
+
+    async def reconcile(self, namespace: str, name: str) -> datetime | None:
+        """Bring one resource up to date; return when to look again (``None``: on events only)."""
+        obj = await self.store.get_client_secret(namespace, name)
+        if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        try:
+            return await self._reconcile(obj)
+        except _Stop as stop:
+            return stop.wake_at
+        except Conflict:
+            # Someone else wrote first (another process, or the user): read again.
+            return self.now
+
+    async def _reconcile(self, obj: dict[str, Any]) -> datetime | None:
+        meta = obj["metadata"]
+        status: dict[str, Any] = dict(obj.get("status") or {})
+        try:
+            spec = ClientSecretSpec.parse(obj)
+        except SpecError as exc:
+            await self._fail(obj, "InvalidSpec", f"{exc}", retry=False, event=True)
+            return None
+        request = (meta.get("annotations") or {}).get(ROTATE_ANNOTATION) or None
+        owner = OwnerInfo(meta["namespace"], meta["name"], meta["uid"])
+        secret = await self.store.read_secret(spec.namespace, spec.secret_name)
+        state = self._secret_state(secret, owner, spec)
+        decision = decide(spec, status, request, state, self.now)
+        log.debug("%s/%s: %s %s", spec.namespace, spec.name, decision.action, decision.trigger)
+
+        if decision.action == "idle":
+            await self._idle(obj, spec, status, decision, state)
+            return decision.wake_at
+        if decision.action == "relocate":
+            await self._relocate(obj, spec, status, owner)
+            return decision.wake_at
+        if state.exists and not state.owned:
+            # Never overwrite a foreign Secret, and never change Auth0 for it.
+            conflict = SecretConflict(
+                spec.namespace, spec.secret_name, self.store.owner_of(secret or {})
+            )
+            await self._fail(obj, "SecretConflict", str(conflict), retry=False)
+            return None
+        if decision.action == "resume":
+            return await self._resume(obj, spec, status, owner)
+        tenant, auth0 = await self._tenant(obj, spec)
+        if decision.action == "fetch":
+            await self._fetch(obj, spec, decision, owner, tenant, auth0)
+            return self._next_wake(spec, status)
+        return await self._rotate(obj, spec, status, decision, owner, tenant, auth0)
+
+    # -- helpers: reporting ------------------------------------------------------------
+
+    async def _patch(
+        self, obj: dict[str, Any], status: dict[str, Any], *, claim: bool = False
+    ) -> dict[str, Any]:
+        meta = obj["metadata"]
+        status = {**status, "observedGeneration": meta.get("generation")}
+        updated = await self.store.patch_status(
+            meta["namespace"],
+            meta["name"],
+            status,
+            resource_version=meta.get("resourceVersion") if claim else None,
+        )
+        obj["metadata"] = updated["metadata"]
+        obj["status"] = updated.get("status") or {}
+        return updated
+
+    def _conditions(
+        self, obj: dict[str, Any], *updates: tuple[str, str, str, str]
+    ) -> list[dict[str, Any]]:
+        conditions = list((obj.get("status") or {}).get("conditions") or [])
+        generation = obj["metadata"].get("generation")
+        for ctype, status, reason, message in updates:
+            conditions = _condition(
+                conditions, ctype, status, reason, message, self.now, generation
+            )
+        return conditions
+
+    async def _event(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        await self.store.post_event(obj, kind, reason, message, self.now)
+
+    async def _fail(
+        self,
+        obj: dict[str, Any],
+        reason: str,
+        message: str,
+        *,
+        retry: bool,
+        event: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        """Report Ready=False with ``reason`` (once per change) and stop this reconcile."""
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        old: dict[str, Any] = next((c for c in conditions if c["type"] == "Ready"), {})
+        same = old.get("reason") == reason and old.get("message") == message
+        if not same or extra:
+            conditions = self._conditions(obj, ("Ready", "False", reason, message))
+            await self._patch(obj, {"conditions": conditions, **(extra or {})})
+            if event and not same:
+                await self._event(obj, "Warning", reason, message)
+        wait = self.settings.retry_after if retry else self.settings.recheck_after
+        raise _Stop(self.now + wait)
+
+    async def _auth0_failure(self, obj: dict[str, Any], exc: Auth0Error) -> None:
+        await self._fail(obj, exc.reason, exc.message, retry=exc.retryable)
+
+    def _next_wake(self, spec: ClientSecretSpec, status: dict[str, Any]) -> datetime | None:
+        return parse_time(status.get("nextRotationTime")) if spec.schedule else None
+
+    # -- helpers: Secrets --------------------------------------------------------------
+
+    @staticmethod
+    def _secret_state(
+        secret: dict[str, Any] | None, owner: OwnerInfo, spec: ClientSecretSpec
+    ) -> SecretState:
+        if secret is None:
+            return SecretState(exists=False)
+        if not KubeStore.is_owned_by(secret, owner):
+            return SecretState(exists=True, owned=False)
+        data = secret.get("data") or {}
+        wanted = [spec.keys.client_secret, spec.keys.client_id, spec.keys.domain]
+        return SecretState(
+            exists=True,
+            owned=True,
+            resource_version=str((secret.get("metadata") or {}).get("resourceVersion", "")),
+            complete=all(data.get(k) for k in wanted if k),
+        )
+
+    async def _write_target(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        owner: OwnerInfo,
+        tenant: TenantSpec | None,
+        value: SecretValue,
+        previous: SecretValue | None,
+        revision: str,
+    ) -> str:
+        values: dict[str, SecretValue | str] = {spec.keys.client_secret: value}
+        if spec.keys.client_id:
+            values[spec.keys.client_id] = spec.client_id
+        if spec.keys.domain and tenant is not None:
+            values[spec.keys.domain] = tenant.domain
+        if spec.keys.previous_client_secret and previous is not None:
+            values[spec.keys.previous_client_secret] = previous
+        try:
+            return await self.store.write_owned_secret(
+                owner,
+                spec.secret_name,
+                values,
+                labels=spec.labels,
+                annotations={
+                    **spec.annotations,
+                    "auth0rotator.dev/secret-revision": revision,
+                    SECRET_KEY_ANNOTATION: spec.keys.client_secret,
+                },
+                owner_reference=(
+                    owner.owner_reference(controller=True)
+                    if spec.deletion_policy == "Delete"
+                    else None
+                ),
+            )
+        except SecretConflict as exc:
+            await self._fail(obj, "SecretConflict", str(exc), retry=False)
+            raise AssertionError("unreachable") from None
+
+    async def _tenant(
+        self, obj: dict[str, Any], spec: ClientSecretSpec
+    ) -> tuple[TenantSpec, Auth0Client]:
+        try:
+            tenant = await self.tenants.resolve(spec)
+            return tenant, await self.tenants.client(tenant)
+        except TenantProblem as exc:
+            await self._fail(obj, exc.reason, exc.message, retry=False)
+            raise AssertionError("unreachable") from None
+
+    # -- actions -------------------------------------------------------------------------
+
+    async def _idle(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        status: dict[str, Any],
+        decision: Decision,
+        state: SecretState,
+    ) -> None:
+        patch = dict(decision.consume)
+        ready = next((c for c in status.get("conditions") or [] if c["type"] == "Ready"), None)
+        if decision.reason == "Suspended":
+            want = ("True" if state.exists else "False", "Suspended", decision.message)
+        elif ready is not None and ready.get("reason") in ("Suspended",) and state.exists:
+            want = ("True", "Rotated", "the Secret holds the current client secret")
+        else:
+            want = None
+        if want and (ready is None or (ready["status"], ready["reason"]) != want[:2]):
+            patch["conditions"] = self._conditions(obj, ("Ready", *want))
+        generation_moved = status.get("observedGeneration") != obj["metadata"].get("generation")
+        if patch or generation_moved:
+            await self._patch(obj, patch)
+
+    async def _fetch(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        decision: Decision,
+        owner: OwnerInfo,
+        tenant: TenantSpec,
+        auth0: Auth0Client,
+    ) -> None:
+        try:
+            value = await auth0.get_client_secret(spec.client_id)
+        except Auth0Error as exc:
+            if decision.trigger == "drift" and isinstance(exc, InsufficientScope):
+                await self._fail(
+                    obj,
+                    "DriftNotRestored",
+                    f"the Secret {spec.secret_name} was deleted or edited and cannot be restored "
+                    "without the read:client_keys scope; grant it, or force a rotation",
+                    retry=False,
+                )
+            await self._auth0_failure(obj, exc)
+            raise AssertionError("unreachable") from None
+        revision = f"fetch-{secrets.token_hex(6)}"
+        rv = await self._write_target(obj, spec, owner, tenant, value, None, revision)
+        restored = decision.trigger == "drift"
+        reason = "Restored" if restored else "Fetched"
+        message = (
+            f"Secret {spec.secret_name} restored from Auth0"
+            if restored
+            else f"Secret {spec.secret_name} holds the current secret of client {spec.client_id}"
+        )
+        await self._patch(
+            obj,
+            {
+                **decision.consume,
+                "secretName": spec.secret_name,
+                "secretRevision": revision,
+                "secretResourceVersion": rv,
+                "conditions": self._conditions(obj, ("Ready", "True", reason, message)),
+            },
+        )
+        await self._event(obj, "Normal", reason, message)
+
+    async def _relocate(
+        self, obj: dict[str, Any], spec: ClientSecretSpec, status: dict[str, Any], owner: OwnerInfo
+    ) -> None:
+        """Write the current value where the spec now says, until the held rotation runs."""
+        old_name = status.get("secretName") or spec.secret_name
+        old = await self.store.read_secret(spec.namespace, old_name)
+        value = None
+        if old is not None and KubeStore.is_owned_by(old, owner):
+            annotations = (old.get("metadata") or {}).get("annotations") or {}
+            value = decode_secret(old, annotations.get(SECRET_KEY_ANNOTATION) or "")
+        if value is None:
+            raise _Stop(self.now + self.settings.retry_after)
+        tenant = await self.tenants.resolve(spec)
+        rv = await self._write_target(
+            obj, spec, owner, tenant, value, None, status.get("secretRevision") or "relocated"
+        )
+        await self._patch(obj, {"secretName": spec.secret_name, "secretResourceVersion": rv})
+
+    async def _rotate(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        status: dict[str, Any],
+        decision: Decision,
+        owner: OwnerInfo,
+        tenant: TenantSpec,
+        auth0: Auth0Client,
+    ) -> datetime | None:
+        journal = {
+            "id": f"{self.now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
+            "phase": "Claimed",
+            "trigger": decision.trigger,
+            "strategy": spec.strategy,
+            "startedAt": format_time(self.now),
+            "holder": self.settings.identity,
+        }
+        message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
+        # The claim: a resourceVersion-checked write that also consumes the trigger.
+        await self._patch(
+            obj,
+            {
+                **decision.consume,
+                "rotation": journal,
+                "conditions": self._conditions(obj, ("Rotating", "True", "Rotating", message)),
+            },
+            claim=True,
+        )
+        await self._event(obj, "Normal", "RotationStarted", message)
+        _crash_point("claimed")
+        return await self._run(obj, spec, journal, owner, tenant, auth0)
+
+    async def _resume(
+        self, obj: dict[str, Any], spec: ClientSecretSpec, status: dict[str, Any], owner: OwnerInfo
+    ) -> datetime | None:
+        journal = dict(status["rotation"])
+        if journal.get("holder") != self.settings.identity:
+            started = parse_time(journal.get("startedAt")) or self.now
+            if self.now < started + self.settings.stale_journal_after:
+                # Another live process may be running it: never run it twice.
+                return started + self.settings.stale_journal_after
+            journal["holder"] = self.settings.identity
+            await self._patch(obj, {"rotation": journal}, claim=True)
+        tenant, auth0 = await self._tenant(obj, spec)
+        return await self._run(obj, spec, journal, owner, tenant, auth0)
+
+    async def _set_phase(self, obj: dict[str, Any], journal: dict[str, Any], phase: str) -> None:
+        journal["phase"] = phase
+        await self._patch(obj, {"rotation": dict(journal)})
+
+    async def _stage(self, owner: OwnerInfo, journal: dict[str, Any], value: SecretValue) -> None:
+        await self.store.write_owned_secret(
+            owner,
+            staging_secret_name(owner.name),
+            {"value": value},
+            labels={},
+            annotations={"auth0rotator.dev/rotation-id": journal["id"]},
+            owner_reference=owner.owner_reference(controller=True),
+            role="staging",
+        )
+
+    async def _staged(self, owner: OwnerInfo, journal: dict[str, Any]) -> SecretValue | None:
+        secret = await self.store.read_secret(owner.namespace, staging_secret_name(owner.name))
+        if secret is None:
+            return None
+        rid = ((secret.get("metadata") or {}).get("annotations") or {}).get(
+            "auth0rotator.dev/rotation-id"
+        )
+        return decode_secret(secret, "value") if rid == journal["id"] else None
+
+    async def _run(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        owner: OwnerInfo,
+        tenant: TenantSpec,
+        auth0: Auth0Client,
+    ) -> datetime | None:
+        strategy = journal.get("strategy") or spec.strategy
+        try:
+            if journal["phase"] == "Claimed":
+                if strategy == "Generate":
+                    await self._stage(owner, journal, generate_client_secret())
+                    await self._set_phase(obj, journal, "Staged")
+                    _crash_point("staged")
+                else:
+                    await self._set_phase(obj, journal, "Requested")
+                    try:
+                        value = await auth0.rotate_client_secret(spec.client_id)
+                    except OutcomeUnknown:
+                        value = await self._recover(obj, spec, journal, auth0)
+                    except Auth0Error:
+                        # Definitely not applied (4xx, 429, never sent): back to Claimed,
+                        # so the trigger is retried rather than lost.
+                        await self._set_phase(obj, journal, "Claimed")
+                        raise
+                    _crash_point("auth0-written")
+                    await self._stage(owner, journal, value)
+                    await self._set_phase(obj, journal, "Applied")
+            if journal["phase"] == "Staged":
+                value_or_none = await self._staged(owner, journal)
+                if value_or_none is None:
+                    # Staging lost before Auth0 was touched: stage a fresh value.
+                    value_or_none = generate_client_secret()
+                    await self._stage(owner, journal, value_or_none)
+                await auth0.set_client_secret(spec.client_id, value_or_none)
+                _crash_point("auth0-written")
+                await self._set_phase(obj, journal, "Applied")
+            if journal["phase"] == "Requested":
+                value = await self._recover(obj, spec, journal, auth0)
+                await self._stage(owner, journal, value)
+                await self._set_phase(obj, journal, "Applied")
+            if journal["phase"] == "Applied":
+                _crash_point("applied")
+                await self._verify(obj, spec, journal, owner, auth0)
+                await self._set_phase(obj, journal, "Verified")
+                _crash_point("verified")
+            if journal["phase"] == "Verified":
+                await self._complete(obj, spec, journal, owner, tenant)
+        except Auth0Error as exc:
+            await self._auth0_failure(obj, exc)
+        return self._next_wake(spec, obj.get("status") or {})
+
+    async def _recover(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        auth0: Auth0Client,
+    ) -> SecretValue:
+        """Resolve an unknown rotate-secret outcome: read back; rotate again only if impossible."""
+        try:
+            value = await auth0.get_client_secret(spec.client_id)
+            journal["recovery"] = "outcome unknown; current secret read back from Auth0"
+        except InsufficientScope:
+            journal["recovery"] = (
+                "outcome unknown and read:client_keys is missing: rotated once more to learn "
+                "the value; grant read:client_keys to avoid this"
+            )
+            await self._patch(obj, {"rotation": dict(journal)})
+            await self._event(obj, "Warning", "OutcomeUnknown", journal["recovery"])
+            value = await auth0.rotate_client_secret(spec.client_id)
+        await self._patch(obj, {"rotation": dict(journal)})
+        return value
+
+    async def _verify(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        owner: OwnerInfo,
+        auth0: Auth0Client,
+    ) -> None:
+        if not spec.verify:
+            return
+        value = await self._staged(owner, journal)
+        if value is None:
+            raise _Stop(self.now + self.settings.retry_after)
+        accepted = await auth0.verify_client_secret(
+            spec.client_id,
+            value,
+            within=self.settings.verify_timeout,
+            interval=self.settings.verify_interval,
+        )
+        if not accepted:
+            await self._fail(
+                obj,
+                "VerificationFailed",
+                f"Auth0 did not accept the new secret of client {spec.client_id} within "
+                f"{self.settings.verify_timeout:.0f}s; it is kept in the staging Secret and "
+                "verification is retried",
+                retry=True,
+            )
+
+    async def _complete(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        owner: OwnerInfo,
+        tenant: TenantSpec,
+    ) -> None:
+        value = await self._staged(owner, journal)
+        if value is None:
+            raise _Stop(self.now + self.settings.retry_after)
+        previous = None
+        if spec.keys.previous_client_secret:
+            current = await self.store.read_secret(spec.namespace, spec.secret_name)
+            if current is not None and KubeStore.is_owned_by(current, owner):
+                previous = decode_secret(current, spec.keys.client_secret)
+                if previous == value:
+                    # Resumed after the write: keep the previous value already there.
+                    previous = decode_secret(current, spec.keys.previous_client_secret)
+        rv = await self._write_target(obj, spec, owner, tenant, value, previous, journal["id"])
+        _crash_point("secret-written")
+        status = obj.get("status") or {}
+        message = f"rotated the secret of client {spec.client_id} ({journal.get('trigger')})"
+        if journal.get("recovery"):
+            message += f"; {journal['recovery']}"
+        await self._patch(
+            obj,
+            {
+                "rotation": None,
+                "secretName": spec.secret_name,
+                "secretRevision": journal["id"],
+                "secretResourceVersion": rv,
+                "lastRotationTime": format_time(self.now),
+                "rotationCount": int(status.get("rotationCount") or 0) + 1,
+                "conditions": self._conditions(
+                    obj,
+                    ("Ready", "True", "Rotated", message),
+                    ("Rotating", "False", "Idle", "no rotation in progress"),
+                ),
+            },
+        )
+        await self._event(obj, "Normal", "Rotated", message)
+        await self.store.delete_owned_secret(owner, staging_secret_name(owner.name))

@@ -1,0 +1,333 @@
+"""Kubernetes access: custom resources, Secrets, namespaces and Events.
+
+The only module that calls the Kubernetes API (``kubernetes.aio``, never a
+blocking client). It speaks in plain dicts and domain errors:
+:class:`Conflict` for a failed resourceVersion check, :class:`SecretConflict`
+for a Secret this resource does not own. Secret values enter and leave as
+:class:`SecretValue`; nothing here logs data.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from kubernetes.aio import client
+
+from auth0_rotator.model import GROUP, VERSION, TenantRef
+from auth0_rotator.schedule import format_time
+from auth0_rotator.secretvalue import SecretValue
+
+__all__ = [
+    "MANAGED_BY",
+    "OWNER_ANNOTATION",
+    "Conflict",
+    "KubeStore",
+    "OwnerInfo",
+    "SecretConflict",
+    "decode_secret",
+]
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "auth0-rotator"}
+OWNER_ANNOTATION = "auth0rotator.dev/owner"
+OWNER_UID_ANNOTATION = "auth0rotator.dev/owner-uid"
+KEYS_ANNOTATION = "auth0rotator.dev/keys"
+ROLE_LABEL = "auth0rotator.dev/role"
+REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
+_MERGE = "application/merge-patch+json"
+_PLURAL = "auth0clientsecrets"
+
+
+class Conflict(Exception):
+    """A resourceVersion-checked write lost to another writer (HTTP 409)."""
+
+
+class SecretConflict(Exception):
+    """The target Secret exists and belongs to someone else."""
+
+    def __init__(self, namespace: str, name: str, owner: str | None) -> None:
+        held = f"it belongs to {owner}" if owner else "it is not managed by auth0-rotator"
+        super().__init__(
+            f"Secret {namespace}/{name} already exists and {held}; choose another "
+            "spec.secretName or delete that Secret"
+        )
+        self.owner = owner
+
+
+@dataclass(frozen=True)
+class OwnerInfo:
+    """The Auth0ClientSecret a Secret belongs to."""
+
+    namespace: str
+    name: str
+    uid: str
+
+    @property
+    def ref(self) -> str:
+        """``namespace/name``, the value of the owner annotation."""
+        return f"{self.namespace}/{self.name}"
+
+    def owner_reference(self, controller: bool) -> dict[str, Any]:
+        """An ownerReference to the Auth0ClientSecret."""
+        return {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "Auth0ClientSecret",
+            "name": self.name,
+            "uid": self.uid,
+            "controller": controller,
+            "blockOwnerDeletion": False,
+        }
+
+
+def decode_secret(secret: dict[str, Any], key: str) -> SecretValue | None:
+    """The value of ``key`` in a Secret dict, or ``None`` if absent or empty."""
+    raw = (secret.get("data") or {}).get(key)
+    if not raw:
+        return None
+    return SecretValue(base64.b64decode(raw).decode("utf-8", "replace"))
+
+
+def _encode(value: str) -> str:
+    return base64.b64encode(value.encode()).decode()
+
+
+class KubeStore:
+    """Reads and writes what the operator manages, through one async API client."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
+        # The generated API accepts plain dicts for bodies at run time but types
+        # them as models; this module speaks dicts, so the APIs are used untyped.
+        self.core: Any = client.CoreV1Api(api)
+        self.custom: Any = client.CustomObjectsApi(api)
+
+    def _plain(self, obj: Any) -> dict[str, Any]:
+        sanitize: Any = self.api.sanitize_for_serialization
+        data: dict[str, Any] = sanitize(obj)
+        return data
+
+    # -- Auth0ClientSecret ---------------------------------------------------------------
+
+    async def get_client_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """The Auth0ClientSecret object, or ``None`` if it is gone."""
+        try:
+            obj = await self.custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, _PLURAL, name
+            )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(obj)
+
+    async def patch_status(
+        self,
+        namespace: str,
+        name: str,
+        status: dict[str, Any],
+        resource_version: str | None = None,
+    ) -> dict[str, Any]:
+        """Merge-patch ``status``; with ``resource_version`` it is a claim (409: Conflict)."""
+        body: dict[str, Any] = {"status": status}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            obj = await self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, _PLURAL, name, body, _content_type=_MERGE
+            )
+        except client.ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"{namespace}/{name} changed since it was read") from None
+            raise
+        return dict(obj)
+
+    # -- tenants ---------------------------------------------------------------------------
+
+    async def get_tenant(self, ref: TenantRef) -> dict[str, Any] | None:
+        """The tenant object ``ref`` names, or ``None``."""
+        try:
+            if ref.namespace is None:
+                obj = await self.custom.get_cluster_custom_object(
+                    GROUP, VERSION, "clusterauth0tenants", ref.name
+                )
+            else:
+                obj = await self.custom.get_namespaced_custom_object(
+                    GROUP, VERSION, ref.namespace, "auth0tenants", ref.name
+                )
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return dict(obj)
+
+    async def patch_tenant_status(self, ref: TenantRef, status: dict[str, Any]) -> None:
+        """Merge-patch a tenant's status."""
+        body = {"status": status}
+        if ref.namespace is None:
+            await self.custom.patch_cluster_custom_object_status(
+                GROUP, VERSION, "clusterauth0tenants", ref.name, body, _content_type=_MERGE
+            )
+        else:
+            await self.custom.patch_namespaced_custom_object_status(
+                GROUP, VERSION, ref.namespace, "auth0tenants", ref.name, body, _content_type=_MERGE
+            )
+
+    async def namespace_labels(self, namespace: str) -> dict[str, str]:
+        """Labels of a namespace (for ``allowedNamespaces.namespaceSelector``)."""
+        ns = await self.core.read_namespace(namespace)
+        return dict(ns.metadata.labels or {})
+
+    # -- Secrets -----------------------------------------------------------------------------
+
+    async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Secret as a dict, or ``None`` if it does not exist."""
+        try:
+            secret = await self.core.read_namespaced_secret(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return self._plain(secret)
+
+    @staticmethod
+    def owner_of(secret: dict[str, Any]) -> str | None:
+        """The ``namespace/name`` a managed Secret belongs to, if it is managed."""
+        meta = secret.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        if not MANAGED_BY.items() <= labels.items():
+            return None
+        owner = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+        return str(owner) if owner else None
+
+    @classmethod
+    def is_owned_by(cls, secret: dict[str, Any], owner: OwnerInfo) -> bool:
+        """Whether ``secret`` carries ``owner``'s label and annotation (and uid when set)."""
+        if cls.owner_of(secret) != owner.ref:
+            return False
+        uid = ((secret.get("metadata") or {}).get("annotations") or {}).get(OWNER_UID_ANNOTATION)
+        return uid in (None, owner.uid)
+
+    async def write_owned_secret(
+        self,
+        owner: OwnerInfo,
+        name: str,
+        values: dict[str, SecretValue | str],
+        *,
+        labels: dict[str, str],
+        annotations: dict[str, str],
+        owner_reference: dict[str, Any] | None,
+        role: str = "target",
+    ) -> str:
+        """Create or update a Secret ``owner`` manages; return its new resourceVersion.
+
+        Keys this resource wrote before and no longer writes are removed; other
+        keys are left alone. A Secret owned by anyone else raises
+        :class:`SecretConflict` and is not touched.
+        """
+        data = {
+            k: _encode(v.reveal() if isinstance(v, SecretValue) else v) for k, v in values.items()
+        }
+        meta_labels = {**labels, **MANAGED_BY, ROLE_LABEL: role}
+        meta_annotations = {
+            **annotations,
+            OWNER_ANNOTATION: owner.ref,
+            OWNER_UID_ANNOTATION: owner.uid,
+            KEYS_ANNOTATION: ",".join(sorted(values)),
+        }
+        existing = await self.read_secret(owner.namespace, name)
+        if existing is None:
+            body: dict[str, Any] = {
+                "metadata": {
+                    "name": name,
+                    "namespace": owner.namespace,
+                    "labels": meta_labels,
+                    "annotations": meta_annotations,
+                },
+                "type": "Opaque",
+                "data": data,
+            }
+            if owner_reference:
+                body["metadata"]["ownerReferences"] = [owner_reference]
+            try:
+                created = await self.core.create_namespaced_secret(owner.namespace, body)
+            except client.ApiException as exc:
+                if exc.status == 409:
+                    raise Conflict(f"Secret {owner.namespace}/{name} appeared meanwhile") from None
+                raise
+            return str(created.metadata.resource_version)
+        if not self.is_owned_by(existing, owner):
+            raise SecretConflict(owner.namespace, name, self.owner_of(existing))
+        meta = existing.get("metadata") or {}
+        previous = set(
+            filter(None, ((meta.get("annotations") or {}).get(KEYS_ANNOTATION) or "").split(","))
+        )
+        patch_data: dict[str, str | None] = {k: None for k in previous - set(values)}
+        patch_data.update(data)
+        refs = [r for r in (meta.get("ownerReferences") or []) if r.get("uid") != owner.uid]
+        if owner_reference:
+            refs.append(owner_reference)
+        patch = {
+            "metadata": {
+                "resourceVersion": meta.get("resourceVersion"),
+                "labels": meta_labels,
+                "annotations": meta_annotations,
+                "ownerReferences": refs,
+            },
+            "data": patch_data,
+        }
+        try:
+            updated = await self.core.patch_namespaced_secret(
+                name, owner.namespace, patch, _content_type=_MERGE
+            )
+        except client.ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"Secret {owner.namespace}/{name} changed meanwhile") from None
+            raise
+        return str(updated.metadata.resource_version)
+
+    async def delete_owned_secret(self, owner: OwnerInfo, name: str) -> None:
+        """Delete a Secret if (and only if) ``owner`` manages it."""
+        existing = await self.read_secret(owner.namespace, name)
+        if existing is None or not self.is_owned_by(existing, owner):
+            return
+        try:
+            await self.core.delete_namespaced_secret(name, owner.namespace)
+        except client.ApiException as exc:
+            if exc.status != 404:
+                raise
+
+    # -- Events ------------------------------------------------------------------------------
+
+    async def post_event(
+        self, obj: dict[str, Any], event_type: str, reason: str, message: str, now: datetime
+    ) -> None:
+        """Record a core/v1 Event about ``obj`` (best effort: failures are ignored)."""
+        meta = obj.get("metadata") or {}
+        stamp = format_time(now)
+        body = {
+            "metadata": {
+                "generateName": f"{meta.get('name')}.",
+                "namespace": meta.get("namespace"),
+            },
+            "involvedObject": {
+                "apiVersion": obj.get("apiVersion"),
+                "kind": obj.get("kind"),
+                "name": meta.get("name"),
+                "namespace": meta.get("namespace"),
+                "uid": meta.get("uid"),
+            },
+            "reason": reason,
+            "message": message[:1024],
+            "type": event_type,
+            "source": {"component": "auth0-rotator"},
+            "reportingComponent": "auth0-rotator",
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            await self.core.create_namespaced_event(meta.get("namespace"), body)
+        except client.ApiException:
+            return

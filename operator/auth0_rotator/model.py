@@ -1,0 +1,244 @@
+"""Typed models of the custom resources, parsed at the edge.
+
+The API server already enforces the schema and CEL rules of ``crds/``; parsing
+here adds what a schema cannot say (a cron expression that parses, a time
+zone that exists) and turns raw dicts into frozen dataclasses, so the engine
+works with plain values. Parse errors are :class:`SpecError`, naming the
+field and what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from auth0_rotator.schedule import CronSchedule, ScheduleError
+
+__all__ = [
+    "GROUP",
+    "VERSION",
+    "ClientSecretSpec",
+    "KeyNames",
+    "SpecError",
+    "TenantRef",
+    "TenantSpec",
+    "parse_duration",
+]
+
+GROUP = "auth0rotator.dev"
+VERSION = "v1alpha1"
+
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+class SpecError(ValueError):
+    """A spec that the schema accepted but that cannot be used."""
+
+    def __init__(self, field_path: str, message: str) -> None:
+        super().__init__(f"{field_path}: {message}")
+        self.field = field_path
+        self.message = message
+
+
+def parse_duration(text: str, field_path: str = "duration") -> timedelta:
+    """Parse a Go-style duration such as ``1h30m`` or ``90s``."""
+    pos, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != pos:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text):
+        raise SpecError(field_path, f"{text!r} is not a duration like 1h, 30m or 1h30m")
+    return timedelta(seconds=total)
+
+
+@dataclass(frozen=True)
+class TenantRef:
+    """Which tenant resource a client secret uses."""
+
+    kind: str
+    name: str
+    namespace: str | None
+    """Set for ``Auth0Tenant`` (the resource's namespace), ``None`` for the cluster kind."""
+
+    @property
+    def key(self) -> str:
+        """Stable text form, ``kind/namespace/name``."""
+        return f"{self.kind}/{self.namespace or ''}/{self.name}"
+
+
+@dataclass(frozen=True)
+class KeyNames:
+    """Secret keys to write; an empty name disables that key."""
+
+    client_secret: str = "client_secret"
+    client_id: str = "client_id"
+    domain: str = "domain"
+    previous_client_secret: str = ""
+
+    def managed(self) -> tuple[str, ...]:
+        """Every key this resource writes."""
+        keys = (self.client_secret, self.client_id, self.domain, self.previous_client_secret)
+        return tuple(k for k in keys if k)
+
+
+@dataclass(frozen=True)
+class ClientSecretSpec:
+    """``Auth0ClientSecret.spec``, parsed."""
+
+    namespace: str
+    name: str
+    tenant: TenantRef
+    client_id: str
+    secret_name: str
+    keys: KeyNames
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    strategy: str = "Generate"
+    schedule: CronSchedule | None = None
+    min_interval: timedelta = timedelta(hours=1)
+    initialization: str = "Fetch"
+    verify: bool = True
+    restart_targets: tuple[dict[str, Any], ...] = ()
+    auth0_targets: tuple[dict[str, Any], ...] = ()
+    suspend: bool = False
+    deletion_policy: str = "Retain"
+
+    @property
+    def client_ref(self) -> str:
+        """Which tenant and client the Secret's value belongs to."""
+        return f"{self.tenant.key}/{self.client_id}"
+
+    @property
+    def spec_hash(self) -> str:
+        """Fingerprint of the fields whose change triggers a rotation (SPEC §2)."""
+        material = json.dumps(
+            [self.strategy, self.secret_name, self.keys.__dict__], sort_keys=True
+        ).encode()
+        return hashlib.sha256(material).hexdigest()[:16]
+
+    @classmethod
+    def parse(cls, body: dict[str, Any]) -> ClientSecretSpec:
+        """Parse a whole ``Auth0ClientSecret`` object; raise :class:`SpecError`."""
+        meta = body.get("metadata", {})
+        spec = body.get("spec") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        client_id = spec.get("clientId")
+        if not isinstance(client_id, str) or not client_id:
+            raise SpecError("spec.clientId", "is required: the Auth0 application's client id")
+        ref = spec.get("tenantRef") or {}
+        kind = ref.get("kind") or "Auth0Tenant"
+        if kind not in ("Auth0Tenant", "ClusterAuth0Tenant"):
+            raise SpecError("spec.tenantRef.kind", "must be Auth0Tenant or ClusterAuth0Tenant")
+        tenant = TenantRef(
+            kind=kind,
+            name=ref.get("name") or "default",
+            namespace=namespace if kind == "Auth0Tenant" else None,
+        )
+        raw_keys = spec.get("keys") or {}
+        keys = KeyNames(
+            client_secret=raw_keys.get("clientSecret", "client_secret") or "client_secret",
+            client_id=raw_keys.get("clientId", "client_id"),
+            domain=raw_keys.get("domain", "domain"),
+            previous_client_secret=raw_keys.get("previousClientSecret", ""),
+        )
+        if len(set(keys.managed())) != len(keys.managed()):
+            raise SpecError("spec.keys", "key names must be distinct")
+        schedule = None
+        if spec.get("schedule"):
+            tz_name = spec.get("timeZone") or "UTC"
+            try:
+                tz = ZoneInfo(tz_name)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SpecError(
+                    "spec.timeZone",
+                    f"unknown time zone {tz_name!r}; use an IANA name like Europe/Paris",
+                ) from None
+            try:
+                schedule = CronSchedule(spec["schedule"], tz)
+            except ScheduleError as exc:
+                raise SpecError("spec.schedule", str(exc)) from None
+        template = spec.get("secretTemplate") or {}
+        return cls(
+            namespace=namespace,
+            name=name,
+            tenant=tenant,
+            client_id=client_id,
+            secret_name=spec.get("secretName") or name,
+            keys=keys,
+            labels=dict(template.get("labels") or {}),
+            annotations=dict(template.get("annotations") or {}),
+            strategy=spec.get("strategy") or "Generate",
+            schedule=schedule,
+            min_interval=parse_duration(spec.get("minInterval") or "1h", "spec.minInterval"),
+            initialization=spec.get("initialization") or "Fetch",
+            verify=spec.get("verify", True) is not False,
+            restart_targets=tuple(spec.get("restartTargets") or ()),
+            auth0_targets=tuple(spec.get("auth0Targets") or ()),
+            suspend=bool(spec.get("suspend", False)),
+            deletion_policy=spec.get("deletionPolicy") or "Retain",
+        )
+
+
+@dataclass(frozen=True)
+class TenantSpec:
+    """``Auth0Tenant.spec`` / ``ClusterAuth0Tenant.spec``, parsed."""
+
+    ref: TenantRef
+    domain: str
+    audience: str | None
+    secret_namespace: str
+    secret_name: str
+    client_id_key: str
+    client_secret_key: str
+    ca_bundle: str | None
+    allowed_client_ids: tuple[str, ...] | None
+    allowed_namespace_names: tuple[str, ...] | None
+    allowed_namespace_selector: dict[str, Any] | None
+    requests_per_second: float
+    burst: int
+    generation: int = 0
+    """``metadata.generation``: changes with the spec, not with status writes."""
+
+    @classmethod
+    def parse(cls, ref: TenantRef, body: dict[str, Any]) -> TenantSpec:
+        """Parse a tenant object found for ``ref``."""
+        spec = body.get("spec") or {}
+        secret_ref = (spec.get("credentials") or {}).get("secretRef") or {}
+        if not secret_ref.get("name"):
+            raise SpecError("spec.credentials.secretRef.name", "is required")
+        secret_namespace = ref.namespace or secret_ref.get("namespace") or ""
+        if not secret_namespace:
+            raise SpecError(
+                "spec.credentials.secretRef.namespace", "is required for a ClusterAuth0Tenant"
+            )
+        allowed_ns = spec.get("allowedNamespaces") if ref.kind == "ClusterAuth0Tenant" else None
+        rate = spec.get("rateLimit") or {}
+        allowed_ids = spec.get("allowedClientIds")
+        return cls(
+            ref=ref,
+            domain=spec["domain"],
+            audience=spec.get("audience"),
+            secret_namespace=secret_namespace,
+            secret_name=secret_ref["name"],
+            client_id_key=secret_ref.get("clientIdKey") or "client_id",
+            client_secret_key=secret_ref.get("clientSecretKey") or "client_secret",
+            ca_bundle=spec.get("caBundle"),
+            allowed_client_ids=tuple(allowed_ids) if allowed_ids is not None else None,
+            allowed_namespace_names=(
+                tuple(allowed_ns.get("names") or ()) if allowed_ns is not None else None
+            ),
+            allowed_namespace_selector=(
+                allowed_ns.get("namespaceSelector") if allowed_ns is not None else None
+            ),
+            requests_per_second=float(rate.get("requestsPerSecond", 2)),
+            burst=int(rate.get("burst", 10)),
+            generation=int(body.get("metadata", {}).get("generation") or 0),
+        )

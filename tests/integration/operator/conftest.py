@@ -1,0 +1,178 @@
+"""Fixtures for operator tests: CRDs installed, the fake tenant, the operator itself.
+
+The fake Auth0 tenant runs as its own process (``auth0-rotator fake-auth0``)
+on the port the examples name, seeded from ``examples/fake-auth0-seed.json``.
+The operator runs in-process in a thread (watching ``t-*`` namespaces) with a
+clock the tests can move forward; crash tests start real operator processes
+watching ``c-*`` namespaces instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from kubernetes import client
+
+from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator.engine import EngineSettings
+from auth0_rotator.handlers import OperatorContext
+from auth0_rotator.runtime import OperatorOptions, run_operator
+from auth0_rotator.schedule import SystemClock
+from tests.integration.operator.harness import (
+    DOMAIN,
+    EXAMPLES,
+    M2M_ID,
+    M2M_SECRET,
+    REPO,
+    FakeTenant,
+    Kube,
+    make_tenant,
+)
+
+
+@pytest.fixture(scope="session")
+def fake_tenant(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeTenant]:
+    """``auth0-rotator fake-auth0`` on 127.0.0.1:18443, seeded like the examples."""
+    tls = tmp_path_factory.mktemp("fake-tls")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "auth0_rotator.cli",
+            "fake-auth0",
+            "--listen",
+            DOMAIN,
+            "--tls-dir",
+            str(tls),
+            "--seed",
+            str(EXAMPLES / "fake-auth0-seed.json"),
+            "--rate-limit",
+            "50",
+            "--burst",
+            "50",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "serving at" in line, f"fake tenant did not start: {line}{proc.stdout.read()}"
+    tenant = FakeTenant(f"https://{DOMAIN}", tls / "ca.crt")
+    try:
+        yield tenant
+    finally:
+        tenant.http.close()
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def crds(control_plane: ControlPlane) -> None:
+    """The project's CRDs, installed and established."""
+    control_plane.kubectl_run("apply", "-f", str(REPO / "crds"))
+    control_plane.kubectl_run(
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        "crd/auth0clientsecrets.auth0rotator.dev",
+        "crd/auth0tenants.auth0rotator.dev",
+        "crd/clusterauth0tenants.auth0rotator.dev",
+    )
+
+
+@dataclass
+class RunningOperator:
+    """The in-process operator: its context (controller, engine) and clock."""
+
+    context: OperatorContext
+    clock: SystemClock
+
+    def advance(self, delta: timedelta) -> None:
+        """Move the operator's clock forward and let the scheduler notice."""
+        self.clock.offset += delta
+        if self.context.controller is not None:
+            self.context.controller.poke()
+
+
+TEST_ENGINE = {
+    "verify_timeout": 10.0,
+    "verify_interval": 0.2,
+    "retry_after": timedelta(seconds=2),
+    "recheck_after": timedelta(seconds=5),
+}
+
+
+@pytest.fixture(scope="session")
+def operator(
+    control_plane: ControlPlane, crds: None, fake_tenant: FakeTenant
+) -> Iterator[RunningOperator]:
+    """The operator, in-process, watching ``t-*`` namespaces."""
+    os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
+    clock = SystemClock()
+    context = OperatorContext()
+    options = OperatorOptions(
+        namespaces=("t-*",),
+        engine=EngineSettings(identity="test-operator", clock=clock, **TEST_ENGINE),
+        extra_ca_file=str(fake_tenant.ca_file),
+    )
+    stop, ready = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+
+        try:
+            asyncio.run(run_operator(options, stop_flag=stop, ready_flag=ready, context=context))
+        except BaseException as exc:  # surfaced by the fixture
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, name="operator", daemon=True)
+    thread.start()
+    assert ready.wait(60), f"operator did not start: {errors}"
+    try:
+        yield RunningOperator(context, clock)
+    finally:
+        stop.set()
+        thread.join(30)
+
+
+@pytest.fixture
+def tenant_ns(api: client.ApiClient, operator: RunningOperator) -> Iterator[str]:
+    """A ``t-`` namespace with the example tenant (credentials + Auth0Tenant "default")."""
+    yield from _namespace_with_tenant(api, "t")
+
+
+def _namespace_with_tenant(api: client.ApiClient, prefix: str) -> Iterator[str]:
+    core = client.CoreV1Api(api)
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    make_tenant(api, name, "default", M2M_ID, M2M_SECRET)
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name)
+
+
+@pytest.fixture
+def app_id(fake_tenant: FakeTenant) -> str:
+    """A fresh Auth0 application in the fake, to rotate."""
+    client_id = f"app-{uuid.uuid4().hex[:10]}"
+    fake_tenant.create_client(client_id)
+    return client_id
+
+
+@pytest.fixture
+def kube(api: client.ApiClient) -> Kube:
+    """Test-side reads and writes of the resources."""
+    return Kube(api)

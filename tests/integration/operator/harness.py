@@ -1,0 +1,199 @@
+"""Helpers for operator tests: the fake tenant's control API, tenants, polling."""
+
+from __future__ import annotations
+
+import json
+import ssl
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+from kubernetes import client
+
+REPO = Path(__file__).resolve().parents[3]
+EXAMPLES = REPO / "examples"
+FAKE_PORT = 18443
+DOMAIN = f"127.0.0.1:{FAKE_PORT}"
+AUDIENCE = f"https://{DOMAIN}/api/v2/"
+M2M_ID = "rotator-m2m"
+M2M_SECRET = "example-management-secret-for-the-local-fake-tenant-only"
+FULL_SCOPES = ["read:client_keys", "update:client_keys"]
+GROUP, VERSION = "auth0rotator.dev", "v1alpha1"
+
+
+class FakeTenant:
+    """The fake tenant process and its control API."""
+
+    def __init__(self, url: str, ca_file: Path) -> None:
+        self.url = url
+        self.ca_file = ca_file
+        self.http = httpx.Client(
+            base_url=url, verify=ssl.create_default_context(cafile=str(ca_file)), timeout=10
+        )
+
+    def create_client(self, client_id: str, scopes: list[str] | None = None, **extra: Any) -> str:
+        """Create a client; ``scopes`` become a Management API grant. Return its secret."""
+        body: dict[str, Any] = {"client_id": client_id, **extra}
+        if scopes is not None:
+            body["grants"] = {AUDIENCE: scopes}
+        resp = self.http.post("/_fake/clients", json=body)
+        resp.raise_for_status()
+        secret: str = resp.json()["client_secret"]
+        return secret
+
+    def client(self, client_id: str) -> dict[str, Any]:
+        """The fake's view of a client: current secret and change count."""
+        data: dict[str, Any] = self.http.get(f"/_fake/clients/{client_id}").json()
+        return data
+
+    def calls(self, target: str | None = None) -> list[dict[str, Any]]:
+        """Call log, optionally only calls whose path names ``target``."""
+        log: list[dict[str, Any]] = self.http.get("/_fake/calls").json()
+        return [c for c in log if target is None or f"/{target}" in c["path"]]
+
+    def fault(self, **fault: Any) -> None:
+        """Inject a fault (see POST /_fake/faults)."""
+        self.http.post("/_fake/faults", json=fault).raise_for_status()
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        self.http.delete("/_fake/faults").raise_for_status()
+
+
+def make_tenant(
+    api: client.ApiClient, namespace: str, name: str, client_id: str, client_secret: str
+) -> None:
+    """Create a credentials Secret and an Auth0Tenant pointing at the fake."""
+    client.CoreV1Api(api).create_namespaced_secret(
+        namespace,
+        client.V1Secret(
+            metadata=client.V1ObjectMeta(name=f"{name}-credentials"),
+            string_data={"client_id": client_id, "client_secret": client_secret},
+        ),
+    )
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "auth0rotator.dev",
+        "v1alpha1",
+        namespace,
+        "auth0tenants",
+        {
+            "apiVersion": "auth0rotator.dev/v1alpha1",
+            "kind": "Auth0Tenant",
+            "metadata": {"name": name},
+            "spec": {
+                "domain": DOMAIN,
+                "credentials": {"secretRef": {"name": f"{name}-credentials"}},
+                "rateLimit": {"requestsPerSecond": 50, "burst": 50},
+            },
+        },
+    )
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
+    """Poll ``check`` until truthy; fail naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last: {last!r}")
+
+
+def dump(obj: Any) -> str:
+    """Short JSON for assertion messages."""
+    return json.dumps(obj, default=str)[:2000]
+
+
+def a0cs_body(name: str, client_id: str, **spec: Any) -> dict[str, Any]:
+    """An Auth0ClientSecret manifest."""
+    return {
+        "apiVersion": f"{GROUP}/{VERSION}",
+        "kind": "Auth0ClientSecret",
+        "metadata": {"name": name},
+        "spec": {"clientId": client_id, **spec},
+    }
+
+
+class Kube:
+    """Reads and writes of the resources the tests look at."""
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.core = client.CoreV1Api(api)
+        self.custom = client.CustomObjectsApi(api)
+
+    def create(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create an Auth0ClientSecret."""
+        self.custom.create_namespaced_custom_object(
+            GROUP, VERSION, namespace, "auth0clientsecrets", body
+        )
+
+    def get(self, namespace: str, name: str) -> dict[str, Any]:
+        """An Auth0ClientSecret."""
+        obj = self.custom.get_namespaced_custom_object(
+            GROUP, VERSION, namespace, "auth0clientsecrets", name
+        )
+        return cast(dict[str, Any], obj)
+
+    def patch(self, namespace: str, name: str, patch: dict[str, Any]) -> None:
+        """Merge-patch an Auth0ClientSecret."""
+        self.custom.patch_namespaced_custom_object(
+            GROUP, VERSION, namespace, "auth0clientsecrets", name, patch
+        )
+
+    def annotate_rotate(self, namespace: str, name: str, value: str) -> None:
+        """Force a rotation the kubectl way."""
+        self.patch(
+            namespace, name, {"metadata": {"annotations": {"auth0rotator.dev/rotate": value}}}
+        )
+
+    def secret(self, namespace: str, name: str) -> dict[str, str] | None:
+        """Decoded data of a Secret, or None."""
+        import base64
+
+        try:
+            s = self.core.read_namespaced_secret(name, namespace)
+        except client.exceptions.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {k: base64.b64decode(v).decode() for k, v in (s.data or {}).items()}
+
+    def condition(self, namespace: str, name: str, ctype: str = "Ready") -> dict[str, Any]:
+        """A condition of an Auth0ClientSecret ({} if absent)."""
+        status = self.get(namespace, name).get("status") or {}
+        for c in status.get("conditions") or []:
+            if c["type"] == ctype:
+                return dict(c)
+        return {}
+
+    def wait_ready(
+        self, namespace: str, name: str, reason: str | None = None, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Wait for Ready=True (with ``reason``) and no rotation in progress; return status."""
+
+        def done() -> dict[str, Any] | None:
+            status = self.get(namespace, name).get("status") or {}
+            conditions = status.get("conditions") or []
+            ready: dict[str, Any] = next((c for c in conditions if c["type"] == "Ready"), {})
+            ok = ready.get("status") == "True" and not status.get("rotation")
+            if reason is not None:
+                ok = ok and ready.get("reason") == reason
+            return status if ok else None
+
+        result: dict[str, Any] = wait_for(done, timeout, f"{namespace}/{name} Ready ({reason})")
+        return result
+
+    def wait_reason(
+        self, namespace: str, name: str, reason: str, timeout: float = 60
+    ) -> dict[str, Any]:
+        """Wait for the Ready condition to carry ``reason``; return the condition."""
+        result: dict[str, Any] = wait_for(
+            lambda: (c := self.condition(namespace, name)) and c.get("reason") == reason and c,
+            timeout,
+            f"{namespace}/{name} reason {reason}",
+        )
+        return result
