@@ -1,0 +1,206 @@
+"""Crash safety (SPEC §3): SIGKILL the operator at every journal phase, restart, converge.
+
+Real operator processes (``auth0-rotator run``) watch ``c-*`` namespaces; the
+engine's test hook (``AUTH0_ROTATOR_TEST_CRASH_AT``) makes the process SIGKILL
+itself at an exact point between two persisted steps.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator.engine import CRASH_ENV, staging_secret_name
+from tests.integration.operator.conftest import _namespace_with_tenant
+from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, wait_for
+
+
+class OperatorProcess:
+    """One ``auth0-rotator run`` process watching ``c-*`` namespaces."""
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        fake: FakeTenant,
+        log_dir: Path,
+        identity: str,
+        crash_at: str = "",
+    ) -> None:
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        env.pop(CRASH_ENV, None)
+        if crash_at:
+            env[CRASH_ENV] = crash_at
+        self.log = log_dir / f"operator-{identity}-{crash_at or 'normal'}-{time.monotonic_ns()}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "auth0_rotator.cli",
+                    "run",
+                    "-n",
+                    "c-*",
+                    "--identity",
+                    identity,
+                    "--verify-timeout",
+                    "10",
+                    "--extra-ca-file",
+                    str(fake.ca_file),
+                    "--liveness",
+                    "",
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_killed(self, timeout: float = 60) -> int:
+        """Wait for the process to die by itself; return its exit code."""
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop it for good."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+
+
+@pytest.fixture
+def crash_ns(api: client.ApiClient, crds: None, fake_tenant: FakeTenant) -> Iterator[str]:
+    """A ``c-`` namespace (outside the in-process operator's scope) with the example tenant."""
+    yield from _namespace_with_tenant(api, "c")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[OperatorProcess]]:
+    """Operator processes started by a test; all stopped afterwards."""
+    started: list[OperatorProcess] = []
+    yield started
+    for proc in started:
+        proc.stop()
+
+
+POINTS = {
+    "Generate": ["claimed", "staged", "auth0-written", "applied", "verified", "secret-written"],
+    "Rotate": ["claimed", "auth0-written", "applied", "verified", "secret-written"],
+}
+
+
+@pytest.mark.parametrize(
+    ("strategy", "point"),
+    [(s, p) for s, points in POINTS.items() for p in points],
+)
+def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotation(
+    strategy: str,
+    point: str,
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    app_id: str,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    doomed = OperatorProcess(control_plane, fake_tenant, tmp_path, "op", crash_at=point)
+    processes.append(doomed)
+    kube.create(crash_ns, a0cs_body("app", app_id, strategy=strategy))
+    kube.wait_ready(crash_ns, "app", reason="Fetched")
+
+    kube.annotate_rotate(crash_ns, "app", "crash")
+    code = doomed.wait_killed()
+    assert code == -signal.SIGKILL, doomed.log.read_text()[-2000:]
+    journal = (kube.get(crash_ns, "app").get("status") or {}).get("rotation")
+    if point != "secret-written":
+        assert journal, "the kill must leave an unfinished journal"
+
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "op"))
+    status = kube.wait_ready(crash_ns, "app", reason="Rotated", timeout=90)
+
+    current = fake_tenant.client(app_id)
+    data = kube.secret(crash_ns, "app")
+    assert data is not None
+    assert data["client_secret"] == current["client_secret"], "Secret must hold what Auth0 accepts"
+    assert current["secret_changes"] == 1, (
+        f"{strategy} changed the secret {current['secret_changes']}x"
+    )
+    assert status["rotationCount"] == 1
+    assert status["lastRotateRequest"] == "crash"
+    # The staging Secret is deleted right after completion.
+    wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
+
+
+def test_two_operator_processes_racing_on_one_trigger_make_one_change(
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    app_id: str,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "alpha"))
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "beta"))
+    kube.create(crash_ns, a0cs_body("app", app_id))
+    kube.wait_ready(crash_ns, "app", reason="Fetched")
+    for n in range(3):
+        kube.annotate_rotate(crash_ns, "app", f"race-{n}")
+        wait_for(
+            lambda n=n: (
+                (s := kube.get(crash_ns, "app").get("status") or {}).get("rotationCount") == n + 1
+                and not s.get("rotation")
+            ),
+            60,
+            f"rotation {n + 1}",
+        )
+    time.sleep(2)
+    assert fake_tenant.client(app_id)["secret_changes"] == 3
+    data = kube.secret(crash_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+
+
+def test_restarting_the_operator_rotates_nothing(
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    app_id: str,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    first = OperatorProcess(control_plane, fake_tenant, tmp_path, "op")
+    processes.append(first)
+    kube.create(crash_ns, a0cs_body("app", app_id, schedule="0 3 * * *", initialization="Rotate"))
+    before = kube.wait_ready(crash_ns, "app", reason="Rotated")
+    os.killpg(first.proc.pid, signal.SIGKILL)
+    first.proc.wait(timeout=10)
+    calls_before = len(fake_tenant.calls(app_id))
+
+    second = OperatorProcess(control_plane, fake_tenant, tmp_path, "op")
+    processes.append(second)
+    wait_for(lambda: "auth0-rotator started" in second.log.read_text(), 30, "restart")
+    time.sleep(5)  # every resource is reconciled at start-up
+
+    after = kube.get(crash_ns, "app")["status"]
+    assert after["rotationCount"] == before["rotationCount"] == 1
+    assert after["secretRevision"] == before["secretRevision"]
+    assert fake_tenant.client(app_id)["secret_changes"] == 1
+    changes = [
+        c
+        for c in fake_tenant.calls(app_id)[calls_before:]
+        if c["endpoint"] in ("patch-client", "rotate-secret")
+    ]
+    assert changes == []
