@@ -158,14 +158,12 @@ def test_two_operator_processes_racing_on_one_trigger_make_one_change(
     kube.wait_ready(crash_ns, "app", reason="Fetched")
     for n in range(3):
         kube.annotate_rotate(crash_ns, "app", f"race-{n}")
-        wait_for(
-            lambda n=n: (
-                (s := kube.get(crash_ns, "app").get("status") or {}).get("rotationCount") == n + 1
-                and not s.get("rotation")
-            ),
-            60,
-            f"rotation {n + 1}",
-        )
+
+        def finished(count: int = n + 1) -> bool:
+            status = kube.get(crash_ns, "app").get("status") or {}
+            return bool(status.get("rotationCount") == count and not status.get("rotation"))
+
+        wait_for(finished, 60, f"rotation {n + 1}")
     time.sleep(2)
     assert fake_tenant.client(app_id)["secret_changes"] == 3
     data = kube.secret(crash_ns, "app")
