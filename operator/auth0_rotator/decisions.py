@@ -94,8 +94,9 @@ def decide(
             "nextRotationTime": next_text,
             "schedule": _schedule_text(spec),
         }
-        if rotate_request:
-            # A request present at creation is part of the initial state, not a new one.
+        if rotate_request and not status.get("clientRef"):
+            # A request present at creation is part of the initial state, not a new one;
+            # one set together with a client change still rotates after the adoption.
             consume["lastRotateRequest"] = rotate_request
         if spec.initialization == "Rotate":
             return Decision("rotate", trigger="initialization", consume=consume)

@@ -29,7 +29,7 @@ import logging
 import os
 import secrets
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -41,7 +41,7 @@ from auth0_rotator.auth0 import (
 )
 from auth0_rotator.decisions import Decision, SecretState, decide
 from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, SecretConflict, decode_secret
-from auth0_rotator.model import ClientSecretSpec, SpecError, TenantSpec
+from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
 from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
@@ -407,12 +407,17 @@ class RotationEngine:
         tenant: TenantSpec,
         auth0: Auth0Client,
     ) -> datetime | None:
+        stamp = format_time(self.now)
         journal = {
             "id": f"{self.now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
             "phase": "Claimed",
             "trigger": decision.trigger,
             "strategy": spec.strategy,
-            "startedAt": format_time(self.now),
+            # The journal is bound to the client it started with, whatever the spec says later.
+            "clientId": spec.client_id,
+            "tenant": f"{spec.tenant.kind}/{spec.tenant.name}",
+            "startedAt": stamp,
+            "renewedAt": stamp,
             "holder": self.settings.identity,
         }
         message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
@@ -430,43 +435,82 @@ class RotationEngine:
         _crash_point("claimed")
         return await self._run(obj, spec, journal, owner, tenant, auth0)
 
+    @staticmethod
+    def _journal_spec(spec: ClientSecretSpec, journal: dict[str, Any]) -> ClientSecretSpec:
+        """``spec`` with the client and tenant the journal was started for."""
+        kind, _, name = str(journal.get("tenant") or "").partition("/")
+        if not journal.get("clientId") or not name:
+            return spec
+        ref = TenantRef(kind, name, spec.namespace if kind == "Auth0Tenant" else None)
+        return replace(spec, client_id=journal["clientId"], tenant=ref)
+
     async def _resume(
         self, obj: dict[str, Any], spec: ClientSecretSpec, status: dict[str, Any], owner: OwnerInfo
     ) -> datetime | None:
         journal = dict(status["rotation"])
         if journal.get("holder") != self.settings.identity:
-            started = parse_time(journal.get("startedAt")) or self.now
-            if self.now < started + self.settings.stale_journal_after:
+            renewed = parse_time(journal.get("renewedAt") or journal.get("startedAt")) or self.now
+            if self.now < renewed + self.settings.stale_journal_after:
                 # Another live process may be running it: never run it twice.
-                return started + self.settings.stale_journal_after
+                return renewed + self.settings.stale_journal_after
             journal["holder"] = self.settings.identity
+            journal["renewedAt"] = format_time(self.now)
             await self._patch(obj, {"rotation": journal}, claim=True)
+        spec = self._journal_spec(spec, journal)
         tenant, auth0 = await self._tenant(obj, spec)
         return await self._run(obj, spec, journal, owner, tenant, auth0)
 
     async def _set_phase(self, obj: dict[str, Any], journal: dict[str, Any], phase: str) -> None:
+        """Persist the journal; resourceVersion-checked, so a process that lost it stops here."""
         journal["phase"] = phase
-        await self._patch(obj, {"rotation": dict(journal)})
+        journal["renewedAt"] = format_time(self.now)
+        await self._patch(obj, {"rotation": dict(journal)}, claim=True)
 
-    async def _stage(self, owner: OwnerInfo, journal: dict[str, Any], value: SecretValue) -> None:
+    async def _stage(
+        self, owner: OwnerInfo, journal: dict[str, Any], **values: SecretValue
+    ) -> None:
+        """Write ``value`` and/or ``previous`` into the staging Secret, keeping the other."""
+        current = await self._staging(owner, journal)
+        merged = {**current, **values}
         await self.store.write_owned_secret(
             owner,
             staging_secret_name(owner.name),
-            {"value": value},
+            dict(merged),
             labels={},
             annotations={"auth0rotator.dev/rotation-id": journal["id"]},
             owner_reference=owner.owner_reference(controller=True),
             role="staging",
         )
 
-    async def _staged(self, owner: OwnerInfo, journal: dict[str, Any]) -> SecretValue | None:
+    async def _staging(self, owner: OwnerInfo, journal: dict[str, Any]) -> dict[str, SecretValue]:
+        """The staging Secret's values for this rotation (empty if it belongs to another)."""
         secret = await self.store.read_secret(owner.namespace, staging_secret_name(owner.name))
         if secret is None:
-            return None
+            return {}
         rid = ((secret.get("metadata") or {}).get("annotations") or {}).get(
             "auth0rotator.dev/rotation-id"
         )
-        return decode_secret(secret, "value") if rid == journal["id"] else None
+        if rid != journal["id"]:
+            return {}
+        found = {k: decode_secret(secret, k) for k in ("value", "previous")}
+        return {k: v for k, v in found.items() if v is not None}
+
+    async def _staged(self, owner: OwnerInfo, journal: dict[str, Any]) -> SecretValue | None:
+        return (await self._staging(owner, journal)).get("value")
+
+    async def _current_value(
+        self, spec: ClientSecretSpec, owner: OwnerInfo, auth0: Auth0Client
+    ) -> SecretValue | None:
+        """The secret before rotating: from the target Secret, else from Auth0 if readable."""
+        secret = await self.store.read_secret(spec.namespace, spec.secret_name)
+        if secret is not None and KubeStore.is_owned_by(secret, owner):
+            value = decode_secret(secret, spec.keys.client_secret)
+            if value is not None:
+                return value
+        try:
+            return await auth0.get_client_secret(spec.client_id)
+        except Auth0Error:
+            return None
 
     async def _run(
         self,
@@ -481,35 +525,43 @@ class RotationEngine:
         try:
             if journal["phase"] == "Claimed":
                 if strategy == "Generate":
-                    await self._stage(owner, journal, generate_client_secret())
+                    await self._stage(owner, journal, value=generate_client_secret())
                     await self._set_phase(obj, journal, "Staged")
                     _crash_point("staged")
                 else:
+                    # Remember the value before rotating, so an unknown outcome can be
+                    # told apart from a rotation that did not happen.
+                    previous = await self._current_value(spec, owner, auth0)
+                    await self._stage(
+                        owner, journal, **({"previous": previous} if previous else {})
+                    )
                     await self._set_phase(obj, journal, "Requested")
                     try:
                         value = await auth0.rotate_client_secret(spec.client_id)
                     except OutcomeUnknown:
-                        value = await self._recover(obj, spec, journal, auth0)
+                        value = await self._recover(obj, spec, journal, owner, auth0)
                     except Auth0Error:
                         # Definitely not applied (4xx, 429, never sent): back to Claimed,
                         # so the trigger is retried rather than lost.
                         await self._set_phase(obj, journal, "Claimed")
                         raise
                     _crash_point("auth0-written")
-                    await self._stage(owner, journal, value)
+                    await self._stage(owner, journal, value=value)
                     await self._set_phase(obj, journal, "Applied")
             if journal["phase"] == "Staged":
                 value_or_none = await self._staged(owner, journal)
                 if value_or_none is None:
                     # Staging lost before Auth0 was touched: stage a fresh value.
                     value_or_none = generate_client_secret()
-                    await self._stage(owner, journal, value_or_none)
+                    await self._stage(owner, journal, value=value_or_none)
                 await auth0.set_client_secret(spec.client_id, value_or_none)
                 _crash_point("auth0-written")
                 await self._set_phase(obj, journal, "Applied")
             if journal["phase"] == "Requested":
-                value = await self._recover(obj, spec, journal, auth0)
-                await self._stage(owner, journal, value)
+                value_or_none = await self._staged(owner, journal)
+                if value_or_none is None:
+                    value_or_none = await self._recover(obj, spec, journal, owner, auth0)
+                    await self._stage(owner, journal, value=value_or_none)
                 await self._set_phase(obj, journal, "Applied")
             if journal["phase"] == "Applied":
                 _crash_point("applied")
@@ -527,22 +579,43 @@ class RotationEngine:
         obj: dict[str, Any],
         spec: ClientSecretSpec,
         journal: dict[str, Any],
+        owner: OwnerInfo,
         auth0: Auth0Client,
     ) -> SecretValue:
-        """Resolve an unknown rotate-secret outcome: read back; rotate again only if impossible."""
+        """Resolve an unknown rotate-secret outcome by reading the secret back.
+
+        If the value read back is the one from before the request, the rotation
+        did not happen and is retried. Only if the secret cannot be read
+        (``read:client_keys`` missing) is it rotated once more, once per journal.
+        """
         try:
-            value = await auth0.get_client_secret(spec.client_id)
-            journal["recovery"] = "outcome unknown; current secret read back from Auth0"
+            current = await auth0.get_client_secret(spec.client_id)
         except InsufficientScope:
+            if journal.get("rerotated"):
+                await self._fail(
+                    obj,
+                    "OutcomeUnknown",
+                    f"the outcome of rotate-secret for client {spec.client_id} is unknown and "
+                    "the secret cannot be read back: grant read:client_keys to the management "
+                    "application so the operator can recover it",
+                    retry=False,
+                )
+            journal["rerotated"] = True
             journal["recovery"] = (
                 "outcome unknown and read:client_keys is missing: rotated once more to learn "
                 "the value; grant read:client_keys to avoid this"
             )
-            await self._patch(obj, {"rotation": dict(journal)})
+            await self._set_phase(obj, journal, "Requested")
             await self._event(obj, "Warning", "OutcomeUnknown", journal["recovery"])
-            value = await auth0.rotate_client_secret(spec.client_id)
-        await self._patch(obj, {"rotation": dict(journal)})
-        return value
+            return await auth0.rotate_client_secret(spec.client_id)
+        previous = (await self._staging(owner, journal)).get("previous")
+        if previous is not None and current == previous:
+            # Provably not rotated: rotating now is the first rotation, not a second.
+            journal["recovery"] = "rotate-secret had no effect; rotated again"
+            await self._set_phase(obj, journal, "Claimed")
+            raise _Stop(self.now)
+        journal["recovery"] = "outcome of rotate-secret was unknown; value read back from Auth0"
+        return current
 
     async def _verify(
         self,

@@ -178,3 +178,10 @@ def test_idle_resource_wakes_at_its_next_fire_and_nothing_else() -> None:
     assert d.action == "idle"
     assert d.consume == {}
     assert d.wake_at == datetime(2026, 6, 2, 3, 0, tzinfo=UTC)
+
+
+def test_annotation_set_together_with_a_client_change_still_rotates_after_adoption() -> None:
+    old = _spec()
+    d = decide(_spec(clientId="other"), _settled(old, lastRotateRequest="1"), "2", OK, NOW)
+    assert d.action == "fetch"
+    assert "lastRotateRequest" not in d.consume

@@ -356,3 +356,38 @@ def test_cluster_tenant_refuses_other_namespaces_and_clients_without_auth0_calls
             check=False,
             capture_output=True,
         )
+
+
+def test_rotate_with_a_5xx_before_commit_rotates_exactly_once(
+    tenant_ns: str, kube: Kube, fake_tenant: FakeTenant, app_id: str
+) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id, strategy="Rotate"))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    fake_tenant.fault(endpoint="rotate-secret", status=503, count=1)
+    try:
+        kube.annotate_rotate(tenant_ns, "app", "x")
+        status = kube.wait_ready(tenant_ns, "app", reason="Rotated", timeout=60)
+    finally:
+        fake_tenant.clear_faults()
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+    assert _changes(fake_tenant, app_id) == 1
+    assert status["rotationCount"] == 1
+
+
+def test_rotate_whose_answer_is_lost_after_commit_recovers_the_value(
+    tenant_ns: str, kube: Kube, fake_tenant: FakeTenant, app_id: str
+) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id, strategy="Rotate"))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    fake_tenant.fault(endpoint="rotate-secret", reset_after_commit=True, count=1)
+    try:
+        kube.annotate_rotate(tenant_ns, "app", "x")
+        ready = kube.wait_ready(tenant_ns, "app", reason="Rotated", timeout=60)
+    finally:
+        fake_tenant.clear_faults()
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+    assert _changes(fake_tenant, app_id) == 1
+    message = next(c for c in ready["conditions"] if c["type"] == "Ready")["message"]
+    assert "read back" in message
