@@ -1,0 +1,119 @@
+"""Secrets, tenants, status and Events as SPEC §1 and §4 describe them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from tests.integration.operator.harness import (
+    FakeTenant,
+    Kube,
+    a0cs_body,
+    make_tenant,
+    wait_for,
+)
+
+
+def _delete_a0cs(api: client.ApiClient, namespace: str, name: str) -> None:
+    client.CustomObjectsApi(api).delete_namespaced_custom_object(
+        "auth0rotator.dev", "v1alpha1", namespace, "auth0clientsecrets", name
+    )
+
+
+def test_deletion_policy_delete_garbage_collects_the_secret_and_retain_keeps_it(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    other = f"{app_id}-r"
+    fake_tenant.create_client(other)
+    kube.create(tenant_ns, a0cs_body("gone", app_id, deletionPolicy="Delete"))
+    kube.create(tenant_ns, a0cs_body("kept", other))
+    kube.wait_ready(tenant_ns, "gone", reason="Fetched")
+    kube.wait_ready(tenant_ns, "kept", reason="Fetched")
+    _delete_a0cs(api, tenant_ns, "gone")
+    _delete_a0cs(api, tenant_ns, "kept")
+    wait_for(lambda: kube.secret(tenant_ns, "gone") is None, 90, "garbage collection")
+    assert kube.secret(tenant_ns, "kept") is not None
+
+
+def test_previous_secret_key_and_template_are_written(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    original = fake_tenant.client(app_id)["client_secret"]
+    kube.create(
+        tenant_ns,
+        a0cs_body(
+            "app",
+            app_id,
+            keys={"previousClientSecret": "previous", "domain": ""},
+            secretTemplate={"labels": {"team": "orders"}, "annotations": {"note": "hi"}},
+        ),
+    )
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None
+    assert data["previous"] == original
+    assert data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+    assert "domain" not in data
+    meta = client.CoreV1Api(api).read_namespaced_secret("app", tenant_ns).metadata
+    assert meta.labels["team"] == "orders"
+    assert meta.labels["app.kubernetes.io/managed-by"] == "auth0-rotator"
+    assert meta.annotations["note"] == "hi"
+    assert meta.annotations["auth0rotator.dev/owner"] == f"{tenant_ns}/app"
+
+
+def test_tenant_reports_ready_when_a_token_is_obtained_and_why_not_otherwise(
+    api: client.ApiClient, tenant_ns: str
+) -> None:
+    custom = client.CustomObjectsApi(api)
+
+    def ready(name: str) -> dict[str, str] | None:
+        obj: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
+            "auth0rotator.dev", "v1alpha1", tenant_ns, "auth0tenants", name
+        )
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "Ready"), None)
+
+    good = wait_for(lambda: ready("default"), 30, "tenant Ready")
+    assert (good["status"], good["reason"]) == ("True", "TokenObtained")
+    make_tenant(api, tenant_ns, "wrong", "rotator-m2m", "not-the-secret")
+    bad = wait_for(lambda: ready("wrong"), 60, "tenant Ready=False")
+    assert (bad["status"], bad["reason"]) == ("False", "InvalidCredentials")
+    assert "not-the-secret" not in bad["message"]
+
+
+def test_unusable_spec_is_reported_as_invalid_spec_without_auth0_calls(
+    tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id, schedule="0 3 * * *", timeZone="Mars/Olympus"))
+    condition = kube.wait_reason(tenant_ns, "app", "InvalidSpec")
+    assert "spec.timeZone" in condition["message"]
+    assert fake_tenant.calls(app_id) == []
+
+
+def test_missing_tenant_is_named(tenant_ns: str, kube: Kube, app_id: str) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id, tenantRef={"name": "nope"}))
+    condition = kube.wait_reason(tenant_ns, "app", "TenantNotFound")
+    assert "nope" in condition["message"]
+
+
+def test_each_step_of_a_rotation_is_recorded_as_an_event(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+
+    def reasons() -> list[str]:
+        events = (
+            client.CoreV1Api(api)
+            .list_namespaced_event(tenant_ns, field_selector="involvedObject.name=app")
+            .items
+        )
+        return sorted(str(e.reason) for e in events)
+
+    got = wait_for(lambda: (r := reasons()) and "Rotated" in r and r, 20, "events")
+    assert got == ["Fetched", "Rotated", "RotationStarted"]
