@@ -399,6 +399,7 @@ def seed_clients(tenant: Tenant, specs: list[dict[str, Any]]) -> list[FakeClient
     for data in specs:
         client = _client_from_spec(data)
         tenant.clients[client.client_id] = client
+        tenant.issued_secrets.append(client.client_secret)
         created.append(client)
     return created
 
@@ -462,6 +463,10 @@ async def _fake_faults(request: web.Request) -> web.Response:
     return web.json_response([asdict(f) for f in tenant.faults])
 
 
+async def _fake_issued_secrets(request: web.Request) -> web.Response:
+    return web.json_response(_tenant(request).issued_secrets)
+
+
 async def _fake_settings(request: web.Request) -> web.Response:
     tenant = _tenant(request)
     if request.method == "PUT":
@@ -485,4 +490,5 @@ def make_app(tenant: Tenant) -> web.Application:
         app.router.add_route(method, "/_fake/faults", _fake_faults)
     for method in ("GET", "PUT"):
         app.router.add_route(method, "/_fake/settings", _fake_settings)
+    app.router.add_get("/_fake/issued-secrets", _fake_issued_secrets)
     return app

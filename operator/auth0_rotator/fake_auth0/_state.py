@@ -189,6 +189,8 @@ class Tenant:
         self.tokens: dict[str, IssuedToken] = {}
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
+        self.issued_secrets: list[str] = []
+        """Every client secret this tenant ever held (for leak scans in tests)."""
         self.bucket = TokenBucket(self.settings.requests_per_second, self.settings.burst, clock)
 
     @property
@@ -238,6 +240,7 @@ class Tenant:
     def change_secret(self, client: FakeClient, secret: str) -> None:
         """Replace the secret: the old one dies now, the new one works after propagation."""
         client.client_secret = secret
+        self.issued_secrets.append(secret)
         client.accepted_from = self.clock() + self.settings.propagation_delay
         client.secret_changes += 1
 

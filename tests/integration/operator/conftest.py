@@ -10,6 +10,7 @@ watching ``c-*`` namespaces instead.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import subprocess
@@ -19,6 +20,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -92,12 +94,28 @@ def crds(control_plane: ControlPlane) -> None:
     )
 
 
+class LogCapture(logging.Handler):
+    """Keeps every log line of the in-process operator for the leak scan."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(self.format(record))
+
+
+OPERATOR_LOG_DIRS: list[Path] = []
+"""Where operator subprocesses wrote their logs during this session (leak scan)."""
+
+
 @dataclass
 class RunningOperator:
-    """The in-process operator: its context (controller, engine) and clock."""
+    """The in-process operator: its context (controller, engine), clock and logs."""
 
     context: OperatorContext
     clock: SystemClock
+    logs: LogCapture
 
     def advance(self, delta: timedelta) -> None:
         """Move the operator's clock forward and let the scheduler notice."""
@@ -137,14 +155,22 @@ def operator(
         except BaseException as exc:  # surfaced by the fixture
             errors.append(exc)
 
+    capture = LogCapture()
+    capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(exc_info)s"))
+    root = logging.getLogger()
+    previous_level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
     thread = threading.Thread(target=run, name="operator", daemon=True)
     thread.start()
     assert ready.wait(60), f"operator did not start: {errors}"
     try:
-        yield RunningOperator(context, clock)
+        yield RunningOperator(context, clock, capture)
     finally:
         stop.set()
         thread.join(30)
+        root.removeHandler(capture)
+        root.setLevel(previous_level)
 
 
 @pytest.fixture

@@ -53,6 +53,11 @@ class FakeTenant:
         log: list[dict[str, Any]] = self.http.get("/_fake/calls").json()
         return [c for c in log if target is None or f"/{target}" in c["path"]]
 
+    def issued_secrets(self) -> list[str]:
+        """Every client secret the fake ever issued or accepted."""
+        values: list[str] = self.http.get("/_fake/issued-secrets").json()
+        return values
+
     def fault(self, **fault: Any) -> None:
         """Inject a fault (see POST /_fake/faults)."""
         self.http.post("/_fake/faults", json=fault).raise_for_status()

@@ -20,7 +20,7 @@ from kubernetes import client
 
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.engine import CRASH_ENV, staging_secret_name
-from tests.integration.operator.conftest import _namespace_with_tenant
+from tests.integration.operator.conftest import OPERATOR_LOG_DIRS, _namespace_with_tenant
 from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, wait_for
 
 
@@ -40,6 +40,7 @@ class OperatorProcess:
         if crash_at:
             env[CRASH_ENV] = crash_at
         self.log = log_dir / f"operator-{identity}-{crash_at or 'normal'}-{time.monotonic_ns()}.log"
+        OPERATOR_LOG_DIRS.append(log_dir)
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
                 [
