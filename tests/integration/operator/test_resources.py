@@ -117,3 +117,23 @@ def test_each_step_of_a_rotation_is_recorded_as_an_event(
 
     got = wait_for(lambda: (r := reasons()) and "Rotated" in r and r, 20, "events")
     assert got == ["Fetched", "Rotated", "RotationStarted"]
+
+
+def test_editing_a_managed_key_restores_it(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    client.CoreV1Api(api).patch_namespaced_secret(
+        "app", tenant_ns, {"stringData": {"client_secret": "hand-edited"}}
+    )
+    wait_for(
+        lambda: (
+            (kube.secret(tenant_ns, "app") or {}).get("client_secret")
+            == fake_tenant.client(app_id)["client_secret"]
+        ),
+        30,
+        "managed key restored",
+    )
+    assert kube.wait_reason(tenant_ns, "app", "Restored")
+    assert fake_tenant.client(app_id)["secret_changes"] == 0
