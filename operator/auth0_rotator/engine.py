@@ -42,6 +42,7 @@ from auth0_rotator.auth0 import (
 from auth0_rotator.decisions import Decision, SecretState, decide
 from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, SecretConflict, decode_secret
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
+from auth0_rotator.rollout import REVISION_ANNOTATION, TargetState, rollout_state, selector_string
 from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
@@ -85,6 +86,10 @@ class EngineSettings:
     """When to look again after a retryable failure."""
     recheck_after: timedelta = timedelta(minutes=10)
     """When to look again after a failure a user must fix (scopes can change in Auth0)."""
+    rollout_poll: timedelta = timedelta(seconds=3)
+    """How often a rollout in progress is looked at."""
+    rollout_deadline: timedelta = timedelta(minutes=10)
+    """After this long since the rotation an unfinished rollout is reported as RolloutStalled."""
 
 
 class _Stop(Exception):
@@ -167,7 +172,8 @@ class RotationEngine:
 
         if decision.action == "idle":
             await self._idle(obj, spec, status, decision, state)
-            return decision.wake_at
+            rollout_wake = await self._rollout(obj, spec)
+            return min((w for w in (decision.wake_at, rollout_wake) if w), default=None)
         if decision.action == "relocate":
             await self._relocate(obj, spec, status, owner)
             return decision.wake_at
@@ -335,6 +341,86 @@ class RotationEngine:
         generation_moved = status.get("observedGeneration") != obj["metadata"].get("generation")
         if patch or generation_moved:
             await self._patch(obj, patch)
+
+    async def _rollout(self, obj: dict[str, Any], spec: ClientSecretSpec) -> datetime | None:
+        """Restart targets for the current rotation and report their rollout (SPEC §3)."""
+        status = obj.get("status") or {}
+        revision = str(status.get("secretRevision") or "")
+        if not spec.restart_targets or not revision or revision.startswith("fetch-"):
+            return None  # a fetched value is the one workloads already use
+        workloads: list[dict[str, Any]] = []
+        problems: list[tuple[str, str]] = []
+        for target in spec.restart_targets:
+            kind = target["kind"]
+            if target.get("name"):
+                found = await self.store.get_workload(kind, spec.namespace, target["name"])
+                if found is None:
+                    problems.append(
+                        ("TargetNotFound", f"{kind} {target['name']} not found in {spec.namespace}")
+                    )
+                else:
+                    workloads.append(found)
+                continue
+            selector = selector_string(target.get("selector") or {})
+            matched = await self.store.list_workloads(kind, spec.namespace, selector)
+            if not matched:
+                problems.append(("NoTargetsMatched", f"no {kind} matches selector {selector!r}"))
+            workloads += matched
+        states: list[TargetState] = []
+        for workload in workloads:
+            state = rollout_state(workload, revision)
+            if state.restarted_revision != revision:
+                await self.store.restart_workload(
+                    state.kind, spec.namespace, state.name, {REVISION_ANNOTATION: revision}
+                )
+                note = f"restarted {state.kind} {state.name} for secret revision {revision}"
+                await self._event(obj, "Normal", "Restarted", note)
+                await self.store.post_event(
+                    workload, "Normal", "SecretRotated", f"{note} ({spec.name})", self.now
+                )
+                state = replace(state, restarted_revision=revision, ready=False)
+            states.append(state)
+        last = parse_time(status.get("lastRotationTime")) or self.now
+        if problems:
+            reason, message = problems[0][0], "; ".join(p[1] for p in problems)
+            ok, wake = "False", self.now + self.settings.recheck_after
+        elif all(st.ready for st in states):
+            reason, message = "Complete", f"every target runs secret revision {revision}"
+            ok, wake = "True", None
+        elif any(st.paused for st in states):
+            paused = ", ".join(st.name for st in states if st.paused)
+            reason, message = "RolloutPaused", f"paused: {paused}; resume to finish the rollout"
+            ok, wake = "False", self.now + self.settings.recheck_after
+        elif self.now > last + self.settings.rollout_deadline:
+            waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
+            reason = "RolloutStalled"
+            message = f"not rolled out after {self.settings.rollout_deadline}: {waiting}"
+            ok, wake = "False", self.now + self.settings.recheck_after
+        else:
+            waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
+            reason, message = "RollingOut", f"waiting for {waiting}"
+            ok, wake = "False", self.now + self.settings.rollout_poll
+        targets = [st.as_status() for st in states]
+        conditions = status.get("conditions") or []
+        old: dict[str, Any] = next(
+            (c for c in conditions if c.get("type") == "RolloutComplete"), {}
+        )
+        if (old.get("status"), old.get("reason"), old.get("message")) != (ok, reason, message) or (
+            status.get("targets") != targets
+        ):
+            await self._patch(
+                obj,
+                {
+                    "targets": targets,
+                    "conditions": self._conditions(obj, ("RolloutComplete", ok, reason, message)),
+                },
+            )
+            if old.get("reason") != reason and reason != "RollingOut":
+                kind = "Normal" if ok == "True" else "Warning"
+                await self._event(
+                    obj, kind, reason if ok == "False" else "RolloutComplete", message
+                )
+        return wake
 
     async def _fetch(
         self,

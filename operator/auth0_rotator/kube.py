@@ -37,6 +37,12 @@ KEYS_ANNOTATION = "auth0rotator.dev/keys"
 ROLE_LABEL = "auth0rotator.dev/role"
 REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
 _MERGE = "application/merge-patch+json"
+_WORKLOADS = {
+    "Deployment": ("deployment",),
+    "StatefulSet": ("stateful_set",),
+    "DaemonSet": ("daemon_set",),
+}
+"""Restartable kinds and the name of each in the generated AppsV1Api methods."""
 _PLURAL = "auth0clientsecrets"
 
 
@@ -102,6 +108,7 @@ class KubeStore:
         # them as models; this module speaks dicts, so the APIs are used untyped.
         self.core: Any = client.CoreV1Api(api)
         self.custom: Any = client.CustomObjectsApi(api)
+        self.apps: Any = client.AppsV1Api(api)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         sanitize: Any = self.api.sanitize_for_serialization
@@ -297,6 +304,37 @@ class KubeStore:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+
+    # -- workloads ---------------------------------------------------------------------------
+
+    async def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Deployment, StatefulSet or DaemonSet as a dict, or ``None``."""
+        read = getattr(self.apps, f"read_namespaced_{_WORKLOADS[kind][0]}")
+        try:
+            obj = await read(name, namespace)
+        except client.ApiException as exc:
+            if exc.status == 404:
+                return None
+            raise
+        return {"kind": kind, "apiVersion": "apps/v1", **self._plain(obj)}
+
+    async def list_workloads(
+        self, kind: str, namespace: str, label_selector: str
+    ) -> list[dict[str, Any]]:
+        """Workloads of ``kind`` matching a label selector string."""
+        list_fn = getattr(self.apps, f"list_namespaced_{_WORKLOADS[kind][0]}")
+        result = await list_fn(namespace, label_selector=label_selector)
+        return [{"kind": kind, "apiVersion": "apps/v1", **self._plain(o)} for o in result.items]
+
+    async def restart_workload(
+        self, kind: str, namespace: str, name: str, annotations: dict[str, str]
+    ) -> None:
+        """Set pod-template annotations with a strategic-merge patch (a rolling restart)."""
+        patch_fn = getattr(self.apps, f"patch_namespaced_{_WORKLOADS[kind][0]}")
+        body = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+        await patch_fn(
+            name, namespace, body, _content_type="application/strategic-merge-patch+json"
+        )
 
     # -- Events ------------------------------------------------------------------------------
 

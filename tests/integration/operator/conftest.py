@@ -129,6 +129,7 @@ TEST_ENGINE = {
     "verify_interval": 0.2,
     "retry_after": timedelta(seconds=2),
     "recheck_after": timedelta(seconds=5),
+    "rollout_poll": timedelta(seconds=1),
 }
 
 

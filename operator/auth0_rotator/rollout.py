@@ -1,0 +1,93 @@
+"""Restarting workloads after a rotation, and telling when their rollout is complete.
+
+Level-based, so it is crash-safe by construction: once the target Secret holds
+a rotation's value, every reconcile makes sure each restart target's pod
+template carries that rotation id (``auth0rotator.dev/secret-revision``, a
+strategic-merge patch that is idempotent), and reads each target's rollout
+state. Nothing here can undo or delay the Secret write.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["REVISION_ANNOTATION", "TargetState", "rollout_state", "selector_string"]
+
+REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
+
+
+@dataclass(frozen=True)
+class TargetState:
+    """One restart target as seen now."""
+
+    kind: str
+    name: str
+    restarted_revision: str | None
+    ready: bool
+    paused: bool = False
+
+    def as_status(self) -> dict[str, Any]:
+        """The ``status.targets[]`` entry."""
+        return {
+            "kind": self.kind,
+            "name": self.name,
+            "restartedRevision": self.restarted_revision,
+            "ready": self.ready,
+        }
+
+
+def selector_string(selector: dict[str, Any]) -> str:
+    """A LabelSelector as the API's ``labelSelector`` query string."""
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
+        if op == "In":
+            parts.append(f"{key} in ({','.join(values)})")
+        elif op == "NotIn":
+            parts.append(f"{key} notin ({','.join(values)})")
+        elif op == "Exists":
+            parts.append(key)
+        elif op == "DoesNotExist":
+            parts.append(f"!{key}")
+    return ",".join(parts)
+
+
+def rollout_state(workload: dict[str, Any], revision: str) -> TargetState:
+    """Whether ``workload`` runs pods of ``revision`` everywhere, as its kind defines it."""
+    kind = workload["kind"]
+    meta, spec = workload.get("metadata") or {}, workload.get("spec") or {}
+    status = workload.get("status") or {}
+    template_meta = (spec.get("template") or {}).get("metadata") or {}
+    restarted = (template_meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+    observed = (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0)
+    if kind == "Deployment":
+        want = spec.get("replicas", 1)
+        done = (
+            observed
+            and status.get("updatedReplicas", 0) == want
+            and status.get("availableReplicas", 0) == want
+            and status.get("replicas", 0) == want
+        )
+    elif kind == "StatefulSet":
+        want = spec.get("replicas", 1)
+        done = (
+            observed
+            and status.get("updatedReplicas", 0) == want
+            and status.get("readyReplicas", 0) == want
+            and status.get("currentRevision") == status.get("updateRevision")
+        )
+    else:  # DaemonSet
+        want = status.get("desiredNumberScheduled", 0)
+        done = (
+            observed
+            and status.get("updatedNumberScheduled", 0) == want
+            and status.get("numberAvailable", 0) == want
+        )
+    return TargetState(
+        kind=kind,
+        name=str(meta.get("name")),
+        restarted_revision=restarted,
+        ready=bool(done) and restarted == revision,
+        paused=bool(spec.get("paused")),
+    )

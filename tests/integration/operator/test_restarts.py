@@ -1,0 +1,179 @@
+"""Workload restarts after a rotation, tracked until the rollout completes (SPEC §3)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kubernetes import client
+
+from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, wait_for
+
+REVISION = "auth0rotator.dev/secret-revision"
+
+
+def _pod_template(app: str) -> dict[str, Any]:
+    return {
+        "metadata": {"labels": {"app": app}},
+        "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+    }
+
+
+def _create(api: client.ApiClient, ns: str, kind: str, name: str, **extra: Any) -> None:
+    apps = client.AppsV1Api(api)
+    labels = extra.pop("labels", {})
+    body = {
+        "apiVersion": "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "selector": {"matchLabels": {"app": name}},
+            "template": _pod_template(name),
+            **extra,
+        },
+    }
+    create: Any = {
+        "Deployment": apps.create_namespaced_deployment,
+        "StatefulSet": apps.create_namespaced_stateful_set,
+        "DaemonSet": apps.create_namespaced_daemon_set,
+    }[kind]
+    create(ns, body)
+
+
+def _template_revision(api: client.ApiClient, ns: str, kind: str, name: str) -> str | None:
+    apps = client.AppsV1Api(api)
+    read: Any = {
+        "Deployment": apps.read_namespaced_deployment,
+        "StatefulSet": apps.read_namespaced_stateful_set,
+        "DaemonSet": apps.read_namespaced_daemon_set,
+    }[kind]
+    annotations = read(name, ns).spec.template.metadata.annotations or {}
+    value: str | None = annotations.get(REVISION)
+    return value
+
+
+def _rollout_done(kube: Kube, ns: str, name: str) -> dict[str, Any] | None:
+    status = kube.get(ns, name).get("status") or {}
+    conditions = status.get("conditions") or []
+    done: dict[str, Any] = next((c for c in conditions if c["type"] == "RolloutComplete"), {})
+    return status if done.get("status") == "True" else None
+
+
+def test_deployment_statefulset_and_daemonset_roll_to_the_new_revision(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(api, tenant_ns, "Deployment", "web", replicas=2)
+    _create(api, tenant_ns, "StatefulSet", "db", replicas=1, serviceName="db")
+    _create(api, tenant_ns, "DaemonSet", "agent")
+    targets = [
+        {"kind": "Deployment", "name": "web"},
+        {"kind": "StatefulSet", "name": "db"},
+        {"kind": "DaemonSet", "name": "agent"},
+    ]
+    kube.create(tenant_ns, a0cs_body("app", app_id, restartTargets=targets))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    revision = kube.wait_ready(tenant_ns, "app", reason="Rotated")["secretRevision"]
+
+    status = wait_for(lambda: _rollout_done(kube, tenant_ns, "app"), 120, "RolloutComplete")
+
+    for t in targets:
+        assert _template_revision(api, tenant_ns, t["kind"], t["name"]) == revision
+    assert {(t["kind"], t["name"], t["ready"]) for t in status["targets"]} == {
+        ("Deployment", "web", True),
+        ("StatefulSet", "db", True),
+        ("DaemonSet", "agent", True),
+    }
+    pods = client.CoreV1Api(api).list_namespaced_pod(tenant_ns, label_selector="app=web").items
+    running = [p for p in pods if p.metadata.deletion_timestamp is None]
+    assert len(running) == 2
+    assert all(p.metadata.annotations.get(REVISION) == revision for p in running)
+
+
+def test_selector_targets_every_matching_workload(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    for name in ("a", "b"):
+        _create(api, tenant_ns, "Deployment", name, replicas=1, labels={"uses": "auth0"})
+    _create(api, tenant_ns, "Deployment", "other", replicas=1)
+    target = {"kind": "Deployment", "selector": {"matchLabels": {"uses": "auth0"}}}
+    kube.create(tenant_ns, a0cs_body("app", app_id, restartTargets=[target]))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    revision = kube.wait_ready(tenant_ns, "app", reason="Rotated")["secretRevision"]
+    wait_for(lambda: _rollout_done(kube, tenant_ns, "app"), 90, "RolloutComplete")
+    assert _template_revision(api, tenant_ns, "Deployment", "a") == revision
+    assert _template_revision(api, tenant_ns, "Deployment", "b") == revision
+    assert _template_revision(api, tenant_ns, "Deployment", "other") is None
+
+
+def test_missing_target_is_reported_but_the_secret_is_written(
+    tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    targets = [{"kind": "Deployment", "name": "ghost"}]
+    kube.create(tenant_ns, a0cs_body("app", app_id, restartTargets=targets))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    condition = wait_for(
+        lambda: (
+            (c := kube.condition(tenant_ns, "app", "RolloutComplete")).get("reason")
+            == "TargetNotFound"
+            and c
+        ),
+        30,
+        "TargetNotFound",
+    )
+    assert "ghost" in condition["message"]
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+
+
+def test_two_quick_rotations_restart_twice(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(api, tenant_ns, "Deployment", "web", replicas=1)
+    kube.create(
+        tenant_ns, a0cs_body("app", app_id, restartTargets=[{"kind": "Deployment", "name": "web"}])
+    )
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    seen: list[str] = []
+    for value in ("1", "2"):
+        kube.annotate_rotate(tenant_ns, "app", value)
+
+        def handled(v: str = value) -> bool:
+            status = kube.get(tenant_ns, "app").get("status") or {}
+            return bool(status.get("lastRotateRequest") == v and not status.get("rotation"))
+
+        wait_for(handled, 30, f"rotation {value}")
+        revision = str(kube.get(tenant_ns, "app")["status"]["secretRevision"])
+
+        def restarted(r: str = revision) -> bool:
+            return _template_revision(api, tenant_ns, "Deployment", "web") == r
+
+        wait_for(restarted, 30, "restart")
+        seen.append(revision)
+    assert len(set(seen)) == 2
+    sets = client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items
+    assert len(sets) == 3  # the original and one per rotation
+
+
+def test_paused_deployment_is_reported_as_rollout_paused(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(api, tenant_ns, "Deployment", "web", replicas=1, paused=True)
+    kube.create(
+        tenant_ns, a0cs_body("app", app_id, restartTargets=[{"kind": "Deployment", "name": "web"}])
+    )
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    condition = wait_for(
+        lambda: (
+            (c := kube.condition(tenant_ns, "app", "RolloutComplete")).get("reason")
+            == "RolloutPaused"
+            and c
+        ),
+        30,
+        "RolloutPaused",
+    )
+    assert "web" in condition["message"]
