@@ -42,7 +42,13 @@ from auth0_rotator.auth0 import (
 from auth0_rotator.decisions import Decision, SecretState, decide
 from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, SecretConflict, decode_secret
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
-from auth0_rotator.rollout import REVISION_ANNOTATION, TargetState, rollout_state, selector_string
+from auth0_rotator.rollout import (
+    REVISION_ANNOTATION,
+    TargetState,
+    merged_revisions,
+    rollout_state,
+    selector_string,
+)
 from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
@@ -370,8 +376,24 @@ class RotationEngine:
         for workload in workloads:
             state = rollout_state(workload, revision)
             if state.restarted_revision != revision:
+                mine = next(
+                    (
+                        t.get("restartedRevision")
+                        for t in status.get("targets") or []
+                        if (t.get("kind"), t.get("name")) == (state.kind, state.name)
+                    ),
+                    None,
+                )
+                annotations = ((workload["spec"].get("template") or {}).get("metadata") or {}).get(
+                    "annotations"
+                ) or {}
+                value = merged_revisions(annotations.get(REVISION_ANNOTATION), revision, mine)
                 await self.store.restart_workload(
-                    state.kind, spec.namespace, state.name, {REVISION_ANNOTATION: revision}
+                    state.kind,
+                    spec.namespace,
+                    state.name,
+                    {REVISION_ANNOTATION: value},
+                    resource_version=workload["metadata"].get("resourceVersion"),
                 )
                 note = f"restarted {state.kind} {state.name} for secret revision {revision}"
                 await self._event(obj, "Normal", "Restarted", note)

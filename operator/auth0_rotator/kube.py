@@ -327,14 +327,29 @@ class KubeStore:
         return [{"kind": kind, "apiVersion": "apps/v1", **self._plain(o)} for o in result.items]
 
     async def restart_workload(
-        self, kind: str, namespace: str, name: str, annotations: dict[str, str]
+        self,
+        kind: str,
+        namespace: str,
+        name: str,
+        annotations: dict[str, str],
+        resource_version: str | None = None,
     ) -> None:
-        """Set pod-template annotations with a strategic-merge patch (a rolling restart)."""
+        """Set pod-template annotations with a strategic-merge patch (a rolling restart).
+
+        With ``resource_version`` the patch only applies to that version (409: Conflict).
+        """
         patch_fn = getattr(self.apps, f"patch_namespaced_{_WORKLOADS[kind][0]}")
-        body = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
-        await patch_fn(
-            name, namespace, body, _content_type="application/strategic-merge-patch+json"
-        )
+        body: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
+        if resource_version:
+            body["metadata"] = {"resourceVersion": resource_version}
+        try:
+            await patch_fn(
+                name, namespace, body, _content_type="application/strategic-merge-patch+json"
+            )
+        except client.ApiException as exc:
+            if exc.status == 409:
+                raise Conflict(f"{kind} {namespace}/{name} changed meanwhile") from None
+            raise
 
     # -- Events ------------------------------------------------------------------------------
 

@@ -12,7 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["REVISION_ANNOTATION", "TargetState", "rollout_state", "selector_string"]
+__all__ = [
+    "REVISION_ANNOTATION",
+    "TargetState",
+    "merged_revisions",
+    "revisions",
+    "rollout_state",
+    "selector_string",
+]
 
 REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
 
@@ -53,13 +60,30 @@ def selector_string(selector: dict[str, Any]) -> str:
     return ",".join(parts)
 
 
+def revisions(value: str | None) -> list[str]:
+    """Rotation ids in a secret-revision annotation.
+
+    One resource targeting a workload writes exactly its rotation id; several
+    resources targeting the same workload each keep their own id in a sorted,
+    comma-separated list, so they never undo each other's restart.
+    """
+    return [v for v in (value or "").split(",") if v]
+
+
+def merged_revisions(value: str | None, new: str, replaces: str | None) -> str:
+    """The annotation value with ``new`` in place of this resource's previous id."""
+    kept = {v for v in revisions(value) if v != replaces}
+    return ",".join(sorted(kept | {new}))
+
+
 def rollout_state(workload: dict[str, Any], revision: str) -> TargetState:
     """Whether ``workload`` runs pods of ``revision`` everywhere, as its kind defines it."""
     kind = workload["kind"]
     meta, spec = workload.get("metadata") or {}, workload.get("spec") or {}
     status = workload.get("status") or {}
     template_meta = (spec.get("template") or {}).get("metadata") or {}
-    restarted = (template_meta.get("annotations") or {}).get(REVISION_ANNOTATION)
+    current = revisions((template_meta.get("annotations") or {}).get(REVISION_ANNOTATION))
+    restarted = revision if revision in current else (",".join(current) or None)
     observed = (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0)
     if kind == "Deployment":
         want = spec.get("replicas", 1)

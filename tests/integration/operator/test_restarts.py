@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from kubernetes import client
@@ -177,3 +178,61 @@ def test_paused_deployment_is_reported_as_rollout_paused(
         "RolloutPaused",
     )
     assert "web" in condition["message"]
+
+
+def test_two_resources_sharing_a_deployment_keep_both_revisions_without_ping_pong(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    other = f"{app_id}-o"
+    fake_tenant.create_client(other)
+    _create(api, tenant_ns, "Deployment", "web", replicas=1)
+    target = [{"kind": "Deployment", "name": "web"}]
+    kube.create(tenant_ns, a0cs_body("one", app_id, restartTargets=target))
+    kube.create(tenant_ns, a0cs_body("two", other, restartTargets=target))
+    for name in ("one", "two"):
+        kube.wait_ready(tenant_ns, name, reason="Fetched")
+        kube.annotate_rotate(tenant_ns, name, "1")
+    revisions = {
+        kube.wait_ready(tenant_ns, n, reason="Rotated")["secretRevision"] for n in ("one", "two")
+    }
+    for name in ("one", "two"):
+
+        def done(n: str = name) -> dict[str, Any] | None:
+            return _rollout_done(kube, tenant_ns, n)
+
+        wait_for(done, 60, f"{name} RolloutComplete")
+    value = _template_revision(api, tenant_ns, "Deployment", "web") or ""
+    assert set(value.split(",")) == revisions
+    sets_now = len(client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items)
+    time.sleep(5)  # a ping-pong would keep creating ReplicaSets
+    assert len(client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items) == sets_now
+    assert sets_now <= 3
+
+
+def test_rollout_that_never_becomes_ready_is_reported_as_stalled(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(api, tenant_ns, "Deployment", "stuck", replicas=1)
+    # kwok leaves pods with this annotation alone: they never become Ready.
+    client.AppsV1Api(api).patch_namespaced_deployment(
+        "stuck",
+        tenant_ns,
+        {"spec": {"template": {"metadata": {"annotations": {"kwok.x-k8s.io/status": "custom"}}}}},
+    )
+    kube.create(
+        tenant_ns,
+        a0cs_body("app", app_id, restartTargets=[{"kind": "Deployment", "name": "stuck"}]),
+    )
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    condition = wait_for(
+        lambda: (
+            (c := kube.condition(tenant_ns, "app", "RolloutComplete")).get("reason")
+            == "RolloutStalled"
+            and c
+        ),
+        60,
+        "RolloutStalled",
+    )
+    assert "stuck" in condition["message"]
