@@ -23,6 +23,7 @@ import logging
 import socket
 import sys
 from collections.abc import Sequence
+from datetime import timedelta
 from pathlib import Path
 
 from auth0_rotator import __version__
@@ -75,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for Auth0 to accept a new secret (default: %(default)s)",
     )
     run.add_argument("--workers", type=int, default=4, help="concurrent reconciles")
+    run.add_argument(
+        "--restart-window",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="wait this long after a rotation so rotations for one workload restart it once "
+        "(default: %(default)s)",
+    )
+    run.add_argument(
+        "--rollout-deadline",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="report RolloutStalled after this long (default: %(default)s)",
+    )
     run.add_argument(
         "--extra-ca-file",
         metavar="PEM",
@@ -165,7 +181,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             log_format=args.log_format,
             verbose=args.verbose,
             liveness_endpoint=args.liveness or None,
-            engine=EngineSettings(identity=args.identity, verify_timeout=args.verify_timeout),
+            engine=EngineSettings(
+                identity=args.identity,
+                verify_timeout=args.verify_timeout,
+                restart_window=timedelta(seconds=args.restart_window),
+                rollout_deadline=timedelta(seconds=args.rollout_deadline),
+            ),
             workers=args.workers,
             extra_ca_file=args.extra_ca_file,
         )

@@ -46,12 +46,13 @@ from auth0_rotator.rollout import (
     REVISION_ANNOTATION,
     TargetState,
     merged_revisions,
+    revisions,
     rollout_state,
     selector_string,
 )
 from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
-from auth0_rotator.tenants import TenantProblem, TenantRegistry
+from auth0_rotator.tenants import TenantProblem, TenantRegistry, selector_matches
 
 __all__ = ["ROTATE_ANNOTATION", "EngineSettings", "RotationEngine", "staging_secret_name"]
 
@@ -94,6 +95,9 @@ class EngineSettings:
     """When to look again after a failure a user must fix (scopes can change in Auth0)."""
     rollout_poll: timedelta = timedelta(seconds=3)
     """How often a rollout in progress is looked at."""
+    restart_window: timedelta = timedelta(seconds=5)
+    """A restart waits this long after its rotation, so resources rotating together for
+    one workload restart it once (restart-storm coalescing)."""
     rollout_deadline: timedelta = timedelta(minutes=10)
     """After this long since the rotation an unfinished rollout is reported as RolloutStalled."""
 
@@ -373,8 +377,18 @@ class RotationEngine:
                 problems.append(("NoTargetsMatched", f"no {kind} matches selector {selector!r}"))
             workloads += matched
         states: list[TargetState] = []
+        window_wake: datetime | None = None
         for workload in workloads:
             state = rollout_state(workload, revision)
+            rotated = parse_time(status.get("lastRotationTime")) or self.now
+            if (
+                state.restarted_revision != revision
+                and self.now < rotated + self.settings.restart_window
+            ):
+                # Wait for others rotating for the same workload to join this restart.
+                states.append(state)
+                window_wake = rotated + self.settings.restart_window
+                continue
             if state.restarted_revision != revision:
                 mine = next(
                     (
@@ -388,6 +402,7 @@ class RotationEngine:
                     "annotations"
                 ) or {}
                 value = merged_revisions(annotations.get(REVISION_ANNOTATION), revision, mine)
+                value = await self._coalesce(spec, workload, value)
                 await self.store.restart_workload(
                     state.kind,
                     spec.namespace,
@@ -421,7 +436,7 @@ class RotationEngine:
         else:
             waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
             reason, message = "RollingOut", f"waiting for {waiting}"
-            ok, wake = "False", self.now + self.settings.rollout_poll
+            ok, wake = "False", window_wake or self.now + self.settings.rollout_poll
         targets = [st.as_status() for st in states]
         conditions = status.get("conditions") or []
         old: dict[str, Any] = next(
@@ -443,6 +458,43 @@ class RotationEngine:
                     obj, kind, reason if ok == "False" else "RolloutComplete", message
                 )
         return wake
+
+    async def _coalesce(self, spec: ClientSecretSpec, workload: dict[str, Any], value: str) -> str:
+        """Add the pending revisions of other resources restarting the same workload."""
+        meta = workload.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        pending = set(revisions(value))
+        for other in await self.store.list_client_secrets(spec.namespace):
+            if other["metadata"]["name"] == spec.name:
+                continue
+            other_status = other.get("status") or {}
+            rev = str(other_status.get("secretRevision") or "")
+            if (
+                not rev
+                or rev.startswith("fetch-")
+                or rev in pending
+                or other_status.get("rotation")
+            ):
+                continue
+            for target in (other.get("spec") or {}).get("restartTargets") or []:
+                if target.get("kind") != workload["kind"]:
+                    continue
+                named = target.get("name") == meta.get("name")
+                selected = target.get("selector") is not None and selector_matches(
+                    target["selector"], labels
+                )
+                if named or selected:
+                    old = next(
+                        (
+                            t.get("restartedRevision")
+                            for t in other_status.get("targets") or []
+                            if t.get("name") == meta.get("name")
+                        ),
+                        None,
+                    )
+                    pending = set(revisions(merged_revisions(",".join(pending), rev, old)))
+                    break
+        return ",".join(sorted(pending))
 
     async def _fetch(
         self,

@@ -129,6 +129,11 @@ class KubeStore:
             raise
         return dict(obj)
 
+    async def list_client_secrets(self, namespace: str) -> list[dict[str, Any]]:
+        """Every Auth0ClientSecret in a namespace."""
+        result = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, _PLURAL)
+        return [dict(item) for item in result.get("items", [])]
+
     async def patch_status(
         self,
         namespace: str,

@@ -36,3 +36,8 @@ def test_console_script_is_installed() -> None:
         check=True,
     )
     assert out.stdout.strip() == __version__
+
+
+def test_run_exposes_restart_window_and_rollout_deadline() -> None:
+    args = build_parser().parse_args(["run", "--restart-window", "2", "--rollout-deadline", "90"])
+    assert (args.restart_window, args.rollout_deadline) == (2.0, 90.0)

@@ -130,6 +130,7 @@ TEST_ENGINE = {
     "retry_after": timedelta(seconds=2),
     "recheck_after": timedelta(seconds=5),
     "rollout_poll": timedelta(seconds=1),
+    "restart_window": timedelta(seconds=3),
     "rollout_deadline": timedelta(seconds=20),
 }
 

@@ -236,3 +236,35 @@ def test_rollout_that_never_becomes_ready_is_reported_as_stalled(
         "RolloutStalled",
     )
     assert "stuck" in condition["message"]
+
+
+def test_three_resources_rotating_together_restart_their_deployment_once(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    _create(api, tenant_ns, "Deployment", "web", replicas=1)
+    target = [{"kind": "Deployment", "name": "web"}]
+    names = ("r1", "r2", "r3")
+    for i, name in enumerate(names):
+        client_id = f"{app_id}-{i}"
+        fake_tenant.create_client(client_id)
+        kube.create(tenant_ns, a0cs_body(name, client_id, restartTargets=target))
+    for name in names:
+        kube.wait_ready(tenant_ns, name, reason="Fetched")
+    wait_for(
+        lambda: len(client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items) == 1,
+        30,
+        "first ReplicaSet",
+    )
+    for name in names:
+        kube.annotate_rotate(tenant_ns, name, "storm")
+    revisions = {kube.wait_ready(tenant_ns, n, reason="Rotated")["secretRevision"] for n in names}
+    for name in names:
+
+        def done(n: str = name) -> dict[str, Any] | None:
+            return _rollout_done(kube, tenant_ns, n)
+
+        wait_for(done, 60, f"{name} RolloutComplete")
+    value = _template_revision(api, tenant_ns, "Deployment", "web") or ""
+    assert set(value.split(",")) == revisions
+    sets = client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items
+    assert len(sets) == 2, "one restart for the three rotations"
