@@ -33,6 +33,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from kubernetes.aio.client import ApiException
+
 from auth0_rotator.auth0 import (
     Auth0Client,
     Auth0Error,
@@ -353,55 +355,83 @@ class RotationEngine:
             await self._patch(obj, patch)
 
     async def _rollout(self, obj: dict[str, Any], spec: ClientSecretSpec) -> datetime | None:
-        """Restart targets for the current rotation and report their rollout (SPEC §3)."""
+        """Restart targets for the current rotation and report their rollout (SPEC §3).
+
+        ``status.restartRevision`` names the value workloads must run: set by a
+        completed rotation and by adopting another client, never by a drift
+        restore (same value), so a pending restart cannot be skipped.
+        """
         status = obj.get("status") or {}
-        revision = str(status.get("secretRevision") or "")
-        if not spec.restart_targets or not revision or revision.startswith("fetch-"):
-            return None  # a fetched value is the one workloads already use
+        revision = str(status.get("restartRevision") or "")
+        if not spec.restart_targets or not revision:
+            return None
         workloads: list[dict[str, Any]] = []
         problems: list[tuple[str, str]] = []
         for target in spec.restart_targets:
             kind = target["kind"]
-            if target.get("name"):
-                found = await self.store.get_workload(kind, spec.namespace, target["name"])
-                if found is None:
-                    problems.append(
-                        ("TargetNotFound", f"{kind} {target['name']} not found in {spec.namespace}")
-                    )
-                else:
-                    workloads.append(found)
+            try:
+                if target.get("name"):
+                    found = await self.store.get_workload(kind, spec.namespace, target["name"])
+                    if found is None:
+                        problems.append(
+                            (
+                                "TargetNotFound",
+                                f"{kind} {target['name']} not found in {spec.namespace}",
+                            )
+                        )
+                    else:
+                        workloads.append(found)
+                    continue
+                selector = selector_string(target.get("selector") or {})
+                if not selector:
+                    # An empty selector would select every workload of the kind.
+                    problems.append(("InvalidSelector", f"the {kind} selector is empty"))
+                    continue
+                matched = await self.store.list_workloads(kind, spec.namespace, selector)
+            except ApiException as exc:
+                problems.append(("RestartFailed", f"cannot read {kind} targets: HTTP {exc.status}"))
                 continue
-            selector = selector_string(target.get("selector") or {})
-            matched = await self.store.list_workloads(kind, spec.namespace, selector)
             if not matched:
                 problems.append(("NoTargetsMatched", f"no {kind} matches selector {selector!r}"))
             workloads += matched
+        rotated = parse_time(status.get("lastRotationTime"))
+        recorded = {
+            (t.get("kind"), t.get("name")): t.get("restartedRevision")
+            for t in status.get("targets") or []
+        }
         states: list[TargetState] = []
         window_wake: datetime | None = None
         for workload in workloads:
-            state = rollout_state(workload, revision)
-            rotated = parse_time(status.get("lastRotationTime")) or self.now
-            if (
-                state.restarted_revision != revision
-                and self.now < rotated + self.settings.restart_window
-            ):
+            mine = recorded.get((workload["kind"], (workload.get("metadata") or {}).get("name")))
+            state = rollout_state(workload, revision, mine)
+            if state.restarted_revision == revision or mine == revision:
+                # Restarted already (an annotation stripped by someone else is not
+                # patched again: that would restart the workload over and over).
+                states.append(replace(state, restarted_revision=revision))
+                continue
+            if state.on_delete:
+                problems.append(
+                    (
+                        "OnDeleteStrategy",
+                        f"{state.kind} {state.name} uses the OnDelete update strategy: its pods "
+                        "must be deleted to pick up the new secret",
+                    )
+                )
+            created = parse_time((workload.get("metadata") or {}).get("creationTimestamp"))
+            if rotated is not None and created is not None and created > rotated:
+                # Created after the rotation: it already reads the new value.
+                states.append(replace(state, restarted_revision=revision, ready=True))
+                continue
+            if rotated is not None and self.now < rotated + self.settings.restart_window:
                 # Wait for others rotating for the same workload to join this restart.
                 states.append(state)
                 window_wake = rotated + self.settings.restart_window
                 continue
-            if state.restarted_revision != revision:
-                mine = next(
-                    (
-                        t.get("restartedRevision")
-                        for t in status.get("targets") or []
-                        if (t.get("kind"), t.get("name")) == (state.kind, state.name)
-                    ),
-                    None,
-                )
-                annotations = ((workload["spec"].get("template") or {}).get("metadata") or {}).get(
-                    "annotations"
-                ) or {}
-                value = merged_revisions(annotations.get(REVISION_ANNOTATION), revision, mine)
+            annotations = ((workload["spec"].get("template") or {}).get("metadata") or {}).get(
+                "annotations"
+            ) or {}
+            value = merged_revisions(annotations.get(REVISION_ANNOTATION), revision, mine)
+            try:
                 value = await self._coalesce(spec, workload, value)
                 await self.store.restart_workload(
                     state.kind,
@@ -410,17 +440,29 @@ class RotationEngine:
                     {REVISION_ANNOTATION: value},
                     resource_version=workload["metadata"].get("resourceVersion"),
                 )
-                note = f"restarted {state.kind} {state.name} for secret revision {revision}"
-                await self._event(obj, "Normal", "Restarted", note)
-                await self.store.post_event(
-                    workload, "Normal", "SecretRotated", f"{note} ({spec.name})", self.now
+            except Conflict:
+                states.append(state)
+                window_wake = self.now + self.settings.rollout_poll
+                continue
+            except ApiException as exc:
+                problems.append(
+                    (
+                        "RestartFailed",
+                        f"cannot restart {state.kind} {state.name}: HTTP {exc.status}",
+                    )
                 )
-                state = replace(state, restarted_revision=revision, ready=False)
-            states.append(state)
-        last = parse_time(status.get("lastRotationTime")) or self.now
+                states.append(state)
+                continue
+            note = f"restarted {state.kind} {state.name} for secret revision {revision}"
+            await self._event(obj, "Normal", "Restarted", note)
+            await self.store.post_event(
+                workload, "Normal", "SecretRotated", f"{note} ({spec.name})", self.now
+            )
+            states.append(replace(state, restarted_revision=revision, ready=False))
+        last = rotated or self.now
         if problems:
             reason, message = problems[0][0], "; ".join(p[1] for p in problems)
-            ok, wake = "False", self.now + self.settings.recheck_after
+            ok, wake = "False", self.now + self.settings.retry_after
         elif all(st.ready for st in states):
             reason, message = "Complete", f"every target runs secret revision {revision}"
             ok, wake = "True", None
@@ -436,7 +478,7 @@ class RotationEngine:
         else:
             waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
             reason, message = "RollingOut", f"waiting for {waiting}"
-            ok, wake = "False", window_wake or self.now + self.settings.rollout_poll
+            ok, wake = "False", self.now + self.settings.rollout_poll
         targets = [st.as_status() for st in states]
         conditions = status.get("conditions") or []
         old: dict[str, Any] = next(
@@ -457,7 +499,7 @@ class RotationEngine:
                 await self._event(
                     obj, kind, reason if ok == "False" else "RolloutComplete", message
                 )
-        return wake
+        return min((w for w in (wake, window_wake) if w is not None), default=None)
 
     async def _coalesce(self, spec: ClientSecretSpec, workload: dict[str, Any], value: str) -> str:
         """Add the pending revisions of other resources restarting the same workload."""
@@ -488,7 +530,8 @@ class RotationEngine:
                         (
                             t.get("restartedRevision")
                             for t in other_status.get("targets") or []
-                            if t.get("name") == meta.get("name")
+                            if (t.get("kind"), t.get("name"))
+                            == (workload["kind"], meta.get("name"))
                         ),
                         None,
                     )
@@ -527,10 +570,14 @@ class RotationEngine:
             if restored
             else f"Secret {spec.secret_name} holds the current secret of client {spec.client_id}"
         )
+        adopted = decision.trigger == "initialization" and bool(
+            (obj.get("status") or {}).get("clientRef")
+        )
         await self._patch(
             obj,
             {
                 **decision.consume,
+                **({"restartRevision": revision} if adopted else {}),
                 "secretName": spec.secret_name,
                 "secretRevision": revision,
                 "secretResourceVersion": rv,
@@ -837,6 +884,7 @@ class RotationEngine:
                 "rotation": None,
                 "secretName": spec.secret_name,
                 "secretRevision": journal["id"],
+                "restartRevision": journal["id"],
                 "secretResourceVersion": rv,
                 "lastRotationTime": format_time(self.now),
                 "rotationCount": int(status.get("rotationCount") or 0) + 1,

@@ -33,6 +33,8 @@ class TargetState:
     restarted_revision: str | None
     ready: bool
     paused: bool = False
+    on_delete: bool = False
+    """The workload's update strategy is OnDelete: a template change replaces no pod."""
 
     def as_status(self) -> dict[str, Any]:
         """The ``status.targets[]`` entry."""
@@ -76,14 +78,23 @@ def merged_revisions(value: str | None, new: str, replaces: str | None) -> str:
     return ",".join(sorted(kept | {new}))
 
 
-def rollout_state(workload: dict[str, Any], revision: str) -> TargetState:
-    """Whether ``workload`` runs pods of ``revision`` everywhere, as its kind defines it."""
+def rollout_state(
+    workload: dict[str, Any], revision: str, previous: str | None = None
+) -> TargetState:
+    """Whether ``workload`` runs pods of ``revision`` everywhere, as its kind defines it.
+
+    ``restarted_revision`` is only ever this resource's own id: ``revision`` once
+    applied, else ``previous`` (its last applied id) while that is still there.
+    """
     kind = workload["kind"]
     meta, spec = workload.get("metadata") or {}, workload.get("spec") or {}
     status = workload.get("status") or {}
     template_meta = (spec.get("template") or {}).get("metadata") or {}
     current = revisions((template_meta.get("annotations") or {}).get(REVISION_ANNOTATION))
-    restarted = revision if revision in current else (",".join(current) or None)
+    if revision in current:
+        restarted: str | None = revision
+    else:
+        restarted = previous if previous in current else None
     observed = (status.get("observedGeneration") or 0) >= (meta.get("generation") or 0)
     if kind == "Deployment":
         want = spec.get("replicas", 1)
@@ -114,4 +125,5 @@ def rollout_state(workload: dict[str, Any], revision: str) -> TargetState:
         restarted_revision=restarted,
         ready=bool(done) and restarted == revision,
         paused=bool(spec.get("paused")),
+        on_delete=(spec.get("updateStrategy") or {}).get("type") == "OnDelete",
     )
