@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN_ENV := AUTH0_ROTATOR_KUBE_BIN="$$(hack/kube-bins.sh --print)"
 
-.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0
+.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -37,6 +37,9 @@ test: lint kube-bins  ## everything CI runs: lint, build, all tests
 
 bench-auth0: venv  ## benchmark: 300 secret changes vs a 10 req/s fake tenant (writes benchmarks/results/)
 	$(PY) benchmarks/auth0_client.py
+
+bench-latency: venv kube-bins  ## benchmark: forced-rotation latency vs direct calls and the manual runbook
+	$(KUBE_BIN_ENV) $(PY) benchmarks/rotation_latency.py
 
 demo:  ## local control plane + fake Auth0 + operator, one rotation end to end
 	@echo "The demo arrives with the delivery issue; see README." >&2; exit 1
