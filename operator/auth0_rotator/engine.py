@@ -562,7 +562,25 @@ class RotationEngine:
             await self._auth0_failure(obj, exc)
             raise AssertionError("unreachable") from None
         revision = f"fetch-{secrets.token_hex(6)}"
-        rv = await self._write_target(obj, spec, owner, tenant, value, None, revision)
+        current = await self.store.read_secret(spec.namespace, spec.secret_name)
+        unchanged = (
+            current is not None
+            and KubeStore.is_owned_by(current, owner)
+            and self._secret_state(current, owner, spec).complete
+            and decode_secret(current, spec.keys.client_secret) == value
+        )
+        if unchanged and current is not None:
+            # Already right (e.g. only labels were edited, or another process just
+            # wrote it): adopt it as is; rewriting would look like drift to others.
+            rv = str((current.get("metadata") or {}).get("resourceVersion", ""))
+            revision = str(
+                ((current.get("metadata") or {}).get("annotations") or {}).get(
+                    "auth0rotator.dev/secret-revision"
+                )
+                or revision
+            )
+        else:
+            rv = await self._write_target(obj, spec, owner, tenant, value, None, revision)
         restored = decision.trigger == "drift"
         reason = "Restored" if restored else "Fetched"
         message = (
