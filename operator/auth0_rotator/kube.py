@@ -37,12 +37,8 @@ KEYS_ANNOTATION = "auth0rotator.dev/keys"
 ROLE_LABEL = "auth0rotator.dev/role"
 REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
 _MERGE = "application/merge-patch+json"
-_WORKLOADS = {
-    "Deployment": ("deployment",),
-    "StatefulSet": ("stateful_set",),
-    "DaemonSet": ("daemon_set",),
-}
-"""Restartable kinds and the name of each in the generated AppsV1Api methods."""
+_WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
+"""Restartable kinds and their names in the generated AppsV1Api method names."""
 _PLURAL = "auth0clientsecrets"
 
 
@@ -314,7 +310,7 @@ class KubeStore:
 
     async def get_workload(self, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
         """A Deployment, StatefulSet or DaemonSet as a dict, or ``None``."""
-        read = getattr(self.apps, f"read_namespaced_{_WORKLOADS[kind][0]}")
+        read = getattr(self.apps, f"read_namespaced_{_WORKLOADS[kind]}")
         try:
             obj = await read(name, namespace)
         except client.ApiException as exc:
@@ -327,7 +323,7 @@ class KubeStore:
         self, kind: str, namespace: str, label_selector: str
     ) -> list[dict[str, Any]]:
         """Workloads of ``kind`` matching a label selector string."""
-        list_fn = getattr(self.apps, f"list_namespaced_{_WORKLOADS[kind][0]}")
+        list_fn = getattr(self.apps, f"list_namespaced_{_WORKLOADS[kind]}")
         result = await list_fn(namespace, label_selector=label_selector)
         return [{"kind": kind, "apiVersion": "apps/v1", **self._plain(o)} for o in result.items]
 
@@ -343,7 +339,7 @@ class KubeStore:
 
         With ``resource_version`` the patch only applies to that version (409: Conflict).
         """
-        patch_fn = getattr(self.apps, f"patch_namespaced_{_WORKLOADS[kind][0]}")
+        patch_fn = getattr(self.apps, f"patch_namespaced_{_WORKLOADS[kind]}")
         body: dict[str, Any] = {"spec": {"template": {"metadata": {"annotations": annotations}}}}
         if resource_version:
             body["metadata"] = {"resourceVersion": resource_version}

@@ -282,3 +282,27 @@ async def test_verify_rides_out_the_propagation_delay(
     token_calls = [c for c in await calls(control, "token") if c["client_id"] == "app"]
     assert token_calls[0]["status"] == 401
     assert token_calls[-1]["status"] == 403
+
+
+async def test_a_tenant_ca_bundle_given_as_pem_text_is_trusted(
+    fake: FakeAuth0Server, create_client: CreateClient
+) -> None:
+    from auth0_rotator.auth0 import Auth0Client, TenantConnection
+
+    app = await create_client("app")
+    m2m = await create_client("m2m", ["read:client_keys"])
+    assert fake.ca_file is not None
+    conn = TenantConnection(
+        domain=fake.domain,
+        client_id="m2m",
+        client_secret=SecretValue(m2m["client_secret"]),
+        ca_pem=fake.ca_file.read_text(),
+    )
+    async with Auth0Client(conn, retry=RetryPolicy(attempts=1)) as auth0:
+        assert (await auth0.get_client_secret("app")).reveal() == app["client_secret"]
+    untrusted = TenantConnection(
+        domain=fake.domain, client_id="m2m", client_secret=SecretValue(m2m["client_secret"])
+    )
+    async with Auth0Client(untrusted, retry=RetryPolicy(attempts=1)) as auth0:
+        with pytest.raises(Auth0Unavailable, match="ConnectError"):
+            await auth0.get_client_secret("app")

@@ -94,5 +94,5 @@ class OutcomeUnknown(Auth0Error):
 class SecretRejected(Auth0Error):
     """Auth0 did not accept a client secret before the verification deadline."""
 
-    reason = "SecretNotAccepted"
+    reason = "VerificationFailed"
     retryable = True

@@ -268,3 +268,43 @@ def test_three_resources_rotating_together_restart_their_deployment_once(
     assert set(value.split(",")) == revisions
     sets = client.AppsV1Api(api).list_namespaced_replica_set(tenant_ns).items
     assert len(sets) == 2, "one restart for the three rotations"
+
+
+def test_on_delete_statefulset_is_reported_not_silently_stalled(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(
+        api,
+        tenant_ns,
+        "StatefulSet",
+        "db",
+        replicas=1,
+        serviceName="db",
+        updateStrategy={"type": "OnDelete"},
+    )
+    target = [{"kind": "StatefulSet", "name": "db"}]
+    kube.create(tenant_ns, a0cs_body("app", app_id, restartTargets=target))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    condition = wait_for(
+        lambda: (
+            (c := kube.condition(tenant_ns, "app", "RolloutComplete")).get("reason")
+            == "OnDeleteStrategy"
+            and c
+        ),
+        30,
+        "OnDeleteStrategy",
+    )
+    assert "deleted" in condition["message"]
+
+
+def test_an_empty_selector_is_refused_at_admission(tenant_ns: str, kube: Kube) -> None:
+    target = [{"kind": "Deployment", "selector": {}}]
+    try:
+        kube.create(tenant_ns, a0cs_body("app", "cid", restartTargets=target))
+    except client.exceptions.ApiException as exc:
+        assert exc.status == 422
+        assert "empty selector would select every workload" in str(exc.body)
+    else:
+        raise AssertionError("an empty selector was admitted")
