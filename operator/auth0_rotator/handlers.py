@@ -134,6 +134,8 @@ async def cleanup(memo: Any, **_: Any) -> None:
         await ctx.controller.stop()
     if ctx.tenants is not None:
         await ctx.tenants.aclose()
+    if ctx.store is not None:
+        await ctx.store.aclose()
     if ctx.api is not None:
         await ctx.api.close()
 

@@ -9,7 +9,10 @@ for a Secret this resource does not own. Secret values enter and leave as
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -40,6 +43,12 @@ _MERGE = "application/merge-patch+json"
 _WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 """Restartable kinds and their names in the generated AppsV1Api method names."""
 _PLURAL = "auth0clientsecrets"
+_EVENT_BACKLOG = 1000
+"""Events waiting to be posted; beyond this they are dropped (Events are best effort)."""
+UNREAD: Any = object()
+"""``write_owned_secret(existing=UNREAD)``: read the Secret before writing it."""
+
+log = logging.getLogger(__name__)
 
 
 class Conflict(Exception):
@@ -105,6 +114,8 @@ class KubeStore:
         self.core: Any = client.CoreV1Api(api)
         self.custom: Any = client.CustomObjectsApi(api)
         self.apps: Any = client.AppsV1Api(api)
+        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_EVENT_BACKLOG)
+        self._event_task: asyncio.Task[None] | None = None
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         sanitize: Any = self.api.sanitize_for_serialization
@@ -227,12 +238,15 @@ class KubeStore:
         annotations: dict[str, str],
         owner_reference: dict[str, Any] | None,
         role: str = "target",
+        existing: dict[str, Any] | None = UNREAD,
     ) -> str:
         """Create or update a Secret ``owner`` manages; return its new resourceVersion.
 
         Keys this resource wrote before and no longer writes are removed; other
         keys are left alone. A Secret owned by anyone else raises
-        :class:`SecretConflict` and is not touched.
+        :class:`SecretConflict` and is not touched. ``existing`` saves the read
+        when the caller has the Secret already (``None``: believed absent); the
+        write is resourceVersion-checked against it either way.
         """
         data = {
             k: _encode(v.reveal() if isinstance(v, SecretValue) else v) for k, v in values.items()
@@ -244,7 +258,9 @@ class KubeStore:
             OWNER_UID_ANNOTATION: owner.uid,
             KEYS_ANNOTATION: ",".join(sorted(values)),
         }
-        existing = await self.read_secret(owner.namespace, name)
+        assumed = existing is not UNREAD
+        if not assumed:
+            existing = await self.read_secret(owner.namespace, name)
         if existing is None:
             body: dict[str, Any] = {
                 "metadata": {
@@ -261,10 +277,14 @@ class KubeStore:
             try:
                 created = await self.core.create_namespaced_secret(owner.namespace, body)
             except client.ApiException as exc:
-                if exc.status == 409:
-                    raise Conflict(f"Secret {owner.namespace}/{name} appeared meanwhile") from None
-                raise
-            return str(created.metadata.resource_version)
+                if exc.status != 409:
+                    raise
+                # Only a guess was wrong (e.g. a leftover): read it and update it.
+                existing = await self.read_secret(owner.namespace, name) if assumed else None
+                if existing is None:
+                    raise Conflict(f"Secret {owner.namespace}/{name} changed meanwhile") from None
+            else:
+                return str(created.metadata.resource_version)
         if not self.is_owned_by(existing, owner):
             raise SecretConflict(owner.namespace, name, self.owner_of(existing))
         meta = existing.get("metadata") or {}
@@ -357,7 +377,11 @@ class KubeStore:
     async def post_event(
         self, obj: dict[str, Any], event_type: str, reason: str, message: str, now: datetime
     ) -> None:
-        """Record a core/v1 Event about ``obj`` (best effort: failures are ignored)."""
+        """Record a core/v1 Event about ``obj``, in the background and in order.
+
+        Events are best effort: posting never delays a rotation, and a failed or
+        (beyond a backlog of 1000) dropped Event never fails one.
+        """
         meta = obj.get("metadata") or {}
         stamp = format_time(now)
         body = {
@@ -381,7 +405,32 @@ class KubeStore:
             "lastTimestamp": stamp,
             "count": 1,
         }
+        if self._event_task is None:
+            self._event_task = asyncio.create_task(self._post_events())
         try:
-            await self.core.create_namespaced_event(meta.get("namespace"), body)
-        except client.ApiException:
+            self._events.put_nowait((str(meta.get("namespace")), body))
+        except asyncio.QueueFull:
+            log.warning("event backlog full; dropped Event %s for %s", reason, meta.get("name"))
+
+    async def _post_events(self) -> None:
+        while True:
+            namespace, body = await self._events.get()
+            try:
+                await self.core.create_namespaced_event(namespace, body)
+            except client.ApiException as exc:
+                log.debug("Event %s not posted: HTTP %s", body["reason"], exc.status)
+            except Exception as exc:  # best effort: never the rotation's problem
+                log.debug("Event %s not posted: %s", body["reason"], type(exc).__name__)
+            finally:
+                self._events.task_done()
+
+    async def aclose(self) -> None:
+        """Post the Events still queued (for up to 5 seconds), then stop."""
+        if self._event_task is None:
             return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._events.join(), 5.0)
+        self._event_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._event_task
+        self._event_task = None
