@@ -42,7 +42,14 @@ from auth0_rotator.auth0 import (
     OutcomeUnknown,
 )
 from auth0_rotator.decisions import Decision, SecretState, decide
-from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, SecretConflict, decode_secret
+from auth0_rotator.kube import (
+    UNREAD,
+    Conflict,
+    KubeStore,
+    OwnerInfo,
+    SecretConflict,
+    decode_secret,
+)
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
 from auth0_rotator.rollout import (
     REVISION_ANNOTATION,
@@ -146,6 +153,10 @@ class RotationEngine:
         self.store = store
         self.tenants = tenants
         self.settings = settings or EngineSettings()
+        # What this process last wrote to or read from each staging Secret (by owner
+        # uid): rotation id and values. Saves a read per step; the journal's phase
+        # writes remain the fence against another process.
+        self._staging_cache: dict[str, tuple[str, dict[str, SecretValue]]] = {}
 
     @property
     def now(self) -> datetime:
@@ -177,6 +188,8 @@ class RotationEngine:
             return None
         request = (meta.get("annotations") or {}).get(ROTATE_ANNOTATION) or None
         owner = OwnerInfo(meta["namespace"], meta["name"], meta["uid"])
+        if not status.get("rotation"):
+            self._staging_cache.pop(owner.uid, None)
         secret = await self.store.read_secret(spec.namespace, spec.secret_name)
         state = self._secret_state(secret, owner, spec)
         decision = decide(spec, status, request, state, self.now)
@@ -197,12 +210,12 @@ class RotationEngine:
             await self._fail(obj, "SecretConflict", str(conflict), retry=False)
             return None
         if decision.action == "resume":
-            return await self._resume(obj, spec, status, owner)
+            return await self._resume(obj, spec, status, owner, secret)
         tenant, auth0 = await self._tenant(obj, spec)
         if decision.action == "fetch":
             await self._fetch(obj, spec, decision, owner, tenant, auth0)
             return self._next_wake(spec, status)
-        return await self._rotate(obj, spec, status, decision, owner, tenant, auth0)
+        return await self._rotate(obj, spec, decision, owner, tenant, auth0, secret)
 
     # -- helpers: reporting ------------------------------------------------------------
 
@@ -291,6 +304,7 @@ class RotationEngine:
         value: SecretValue,
         previous: SecretValue | None,
         revision: str,
+        existing: dict[str, Any] | None = UNREAD,
     ) -> str:
         values: dict[str, SecretValue | str] = {spec.keys.client_secret: value}
         if spec.keys.client_id:
@@ -315,6 +329,7 @@ class RotationEngine:
                     if spec.deletion_policy == "Delete"
                     else None
                 ),
+                existing=existing,
             )
         except SecretConflict as exc:
             await self._fail(obj, "SecretConflict", str(exc), retry=False)
@@ -432,7 +447,9 @@ class RotationEngine:
             ) or {}
             value = merged_revisions(annotations.get(REVISION_ANNOTATION), revision, mine)
             try:
-                value = await self._coalesce(spec, workload, value)
+                if self.settings.restart_window:
+                    # Only a window lets others join: without one there is nothing to merge.
+                    value = await self._coalesce(spec, workload, value)
                 await self.store.restart_workload(
                     state.kind,
                     spec.namespace,
@@ -626,11 +643,11 @@ class RotationEngine:
         self,
         obj: dict[str, Any],
         spec: ClientSecretSpec,
-        status: dict[str, Any],
         decision: Decision,
         owner: OwnerInfo,
         tenant: TenantSpec,
         auth0: Auth0Client,
+        secret: dict[str, Any] | None,
     ) -> datetime | None:
         stamp = format_time(self.now)
         journal = {
@@ -658,7 +675,9 @@ class RotationEngine:
         )
         await self._event(obj, "Normal", "RotationStarted", message)
         _crash_point("claimed")
-        return await self._run(obj, spec, journal, owner, tenant, auth0)
+        # A new rotation id: nothing is staged for it yet (saves reading the staging Secret).
+        self._staging_cache[owner.uid] = (journal["id"], {})
+        return await self._run(obj, spec, journal, owner, tenant, auth0, secret)
 
     @staticmethod
     def _journal_spec(spec: ClientSecretSpec, journal: dict[str, Any]) -> ClientSecretSpec:
@@ -670,7 +689,12 @@ class RotationEngine:
         return replace(spec, client_id=journal["clientId"], tenant=ref)
 
     async def _resume(
-        self, obj: dict[str, Any], spec: ClientSecretSpec, status: dict[str, Any], owner: OwnerInfo
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        status: dict[str, Any],
+        owner: OwnerInfo,
+        secret: dict[str, Any] | None,
     ) -> datetime | None:
         journal = dict(status["rotation"])
         if journal.get("holder") != self.settings.identity:
@@ -683,7 +707,7 @@ class RotationEngine:
             await self._patch(obj, {"rotation": journal}, claim=True)
         spec = self._journal_spec(spec, journal)
         tenant, auth0 = await self._tenant(obj, spec)
-        return await self._run(obj, spec, journal, owner, tenant, auth0)
+        return await self._run(obj, spec, journal, owner, tenant, auth0, secret)
 
     async def _set_phase(self, obj: dict[str, Any], journal: dict[str, Any], phase: str) -> None:
         """Persist the journal; resourceVersion-checked, so a process that lost it stops here."""
@@ -705,10 +729,17 @@ class RotationEngine:
             annotations={"auth0rotator.dev/rotation-id": journal["id"]},
             owner_reference=owner.owner_reference(controller=True),
             role="staging",
+            # Nothing staged for this rotation yet: most likely no staging Secret at
+            # all, so create it (a leftover is read and updated instead).
+            **({} if current else {"existing": None}),
         )
+        self._staging_cache[owner.uid] = (journal["id"], merged)
 
     async def _staging(self, owner: OwnerInfo, journal: dict[str, Any]) -> dict[str, SecretValue]:
         """The staging Secret's values for this rotation (empty if it belongs to another)."""
+        cached = self._staging_cache.get(owner.uid)
+        if cached is not None and cached[0] == journal["id"]:
+            return dict(cached[1])
         secret = await self.store.read_secret(owner.namespace, staging_secret_name(owner.name))
         if secret is None:
             return {}
@@ -718,16 +749,21 @@ class RotationEngine:
         if rid != journal["id"]:
             return {}
         found = {k: decode_secret(secret, k) for k in ("value", "previous")}
-        return {k: v for k, v in found.items() if v is not None}
+        values = {k: v for k, v in found.items() if v is not None}
+        self._staging_cache[owner.uid] = (journal["id"], values)
+        return dict(values)
 
     async def _staged(self, owner: OwnerInfo, journal: dict[str, Any]) -> SecretValue | None:
         return (await self._staging(owner, journal)).get("value")
 
     async def _current_value(
-        self, spec: ClientSecretSpec, owner: OwnerInfo, auth0: Auth0Client
+        self,
+        spec: ClientSecretSpec,
+        owner: OwnerInfo,
+        auth0: Auth0Client,
+        secret: dict[str, Any] | None,
     ) -> SecretValue | None:
         """The secret before rotating: from the target Secret, else from Auth0 if readable."""
-        secret = await self.store.read_secret(spec.namespace, spec.secret_name)
         if secret is not None and KubeStore.is_owned_by(secret, owner):
             value = decode_secret(secret, spec.keys.client_secret)
             if value is not None:
@@ -745,7 +781,14 @@ class RotationEngine:
         owner: OwnerInfo,
         tenant: TenantSpec,
         auth0: Auth0Client,
+        secret: dict[str, Any] | None,
     ) -> datetime | None:
+        """Drive a claimed journal to the end; ``secret`` is the target as this reconcile read it.
+
+        Writes of the target are resourceVersion-checked against ``secret``: if it
+        changed meanwhile, the write fails with :class:`Conflict` and the
+        reconcile starts over from the journal.
+        """
         strategy = journal.get("strategy") or spec.strategy
         try:
             if journal["phase"] == "Claimed":
@@ -756,7 +799,7 @@ class RotationEngine:
                 else:
                     # Remember the value before rotating, so an unknown outcome can be
                     # told apart from a rotation that did not happen.
-                    previous = await self._current_value(spec, owner, auth0)
+                    previous = await self._current_value(spec, owner, auth0, secret)
                     await self._stage(
                         owner, journal, **({"previous": previous} if previous else {})
                     )
@@ -794,10 +837,16 @@ class RotationEngine:
                 await self._set_phase(obj, journal, "Verified")
                 _crash_point("verified")
             if journal["phase"] == "Verified":
-                await self._complete(obj, spec, journal, owner, tenant)
+                await self._complete(obj, spec, journal, owner, tenant, secret)
         except Auth0Error as exc:
             await self._auth0_failure(obj, exc)
-        return self._next_wake(spec, obj.get("status") or {})
+        # Restart in the same reconcile: the new value is useless until pods read it.
+        try:
+            rollout_wake = await self._rollout(obj, spec)
+        finally:
+            await self.store.delete_owned_secret(owner, staging_secret_name(owner.name))
+        wakes = (self._next_wake(spec, obj.get("status") or {}), rollout_wake)
+        return min((w for w in wakes if w is not None), default=None)
 
     async def _recover(
         self,
@@ -878,19 +927,21 @@ class RotationEngine:
         journal: dict[str, Any],
         owner: OwnerInfo,
         tenant: TenantSpec,
+        current: dict[str, Any] | None,
     ) -> None:
         value = await self._staged(owner, journal)
         if value is None:
             raise _Stop(self.now + self.settings.retry_after)
         previous = None
-        if spec.keys.previous_client_secret:
-            current = await self.store.read_secret(spec.namespace, spec.secret_name)
-            if current is not None and KubeStore.is_owned_by(current, owner):
-                previous = decode_secret(current, spec.keys.client_secret)
-                if previous == value:
-                    # Resumed after the write: keep the previous value already there.
-                    previous = decode_secret(current, spec.keys.previous_client_secret)
-        rv = await self._write_target(obj, spec, owner, tenant, value, previous, journal["id"])
+        owned = current is not None and KubeStore.is_owned_by(current, owner)
+        if spec.keys.previous_client_secret and owned and current is not None:
+            previous = decode_secret(current, spec.keys.client_secret)
+            if previous == value:
+                # Resumed after the write: keep the previous value already there.
+                previous = decode_secret(current, spec.keys.previous_client_secret)
+        rv = await self._write_target(
+            obj, spec, owner, tenant, value, previous, journal["id"], existing=current
+        )
         _crash_point("secret-written")
         status = obj.get("status") or {}
         message = f"rotated the secret of client {spec.client_id} ({journal.get('trigger')})"
@@ -914,4 +965,4 @@ class RotationEngine:
             },
         )
         await self._event(obj, "Normal", "Rotated", message)
-        await self.store.delete_owned_secret(owner, staging_secret_name(owner.name))
+        self._staging_cache.pop(owner.uid, None)

@@ -137,3 +137,40 @@ def test_editing_a_managed_key_restores_it(
     )
     assert kube.wait_reason(tenant_ns, "app", "Restored")
     assert fake_tenant.client(app_id)["secret_changes"] == 0
+
+
+def test_a_leftover_staging_secret_of_an_earlier_rotation_is_replaced_then_removed(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    # What a crash between finishing a rotation and deleting its staging Secret leaves.
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
+    staging = "app.staging.auth0rotator.dev"
+    client.CoreV1Api(api).create_namespaced_secret(
+        tenant_ns,
+        {
+            "metadata": {
+                "name": staging,
+                "labels": {
+                    "app.kubernetes.io/managed-by": "auth0-rotator",
+                    "auth0rotator.dev/role": "staging",
+                },
+                "annotations": {
+                    "auth0rotator.dev/owner": f"{tenant_ns}/app",
+                    "auth0rotator.dev/owner-uid": uid,
+                    "auth0rotator.dev/rotation-id": "20200101000000-old",
+                    "auth0rotator.dev/keys": "value",
+                },
+            },
+            "stringData": {"value": "leftover-value-of-an-earlier-rotation"},
+        },
+    )
+    kube.annotate_rotate(tenant_ns, "app", "after-leftover")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+
+    current = fake_tenant.client(app_id)["client_secret"]
+    assert current != "leftover-value-of-an-earlier-rotation"
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == current
+    wait_for(lambda: kube.secret(tenant_ns, staging) is None, 20, "staging Secret removed")

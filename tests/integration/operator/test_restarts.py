@@ -90,6 +90,50 @@ def test_deployment_statefulset_and_daemonset_roll_to_the_new_revision(
     assert all(p.metadata.annotations.get(REVISION) == revision for p in running)
 
 
+def _event_reasons(api: client.ApiClient, ns: str, kind: str, name: str) -> list[str]:
+    events = (
+        client.CoreV1Api(api)
+        .list_namespaced_event(
+            ns, field_selector=f"involvedObject.kind={kind},involvedObject.name={name}"
+        )
+        .items
+    )
+    return [str(e.reason) for e in events]
+
+
+def test_each_restart_is_an_event_on_the_resource_and_on_the_workload(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
+) -> None:
+    _create(api, tenant_ns, "Deployment", "web", replicas=1)
+    target = {"kind": "Deployment", "name": "web"}
+    kube.create(tenant_ns, a0cs_body("app", app_id, restartTargets=[target]))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "1")
+    revision = kube.wait_ready(tenant_ns, "app", reason="Rotated")["secretRevision"]
+    wait_for(lambda: _rollout_done(kube, tenant_ns, "app"), 90, "RolloutComplete")
+
+    def resource_events() -> list[str] | None:
+        reasons = _event_reasons(api, tenant_ns, "Auth0ClientSecret", "app")
+        return reasons if "RolloutComplete" in reasons else None
+
+    reasons = wait_for(resource_events, 20, "events on the resource")
+    # Event timestamps have one-second resolution, so only presence is asserted
+    # here; the order of posting is covered by the unit tests of the event sink.
+    assert {"RotationStarted", "Rotated", "Restarted", "RolloutComplete"} <= set(reasons)
+    assert reasons.count("Restarted") == 1
+    workload = wait_for(
+        lambda: _event_reasons(api, tenant_ns, "Deployment", "web"), 20, "event on the Deployment"
+    )
+    assert workload.count("SecretRotated") == 1
+    message = str(
+        client.CoreV1Api(api)
+        .list_namespaced_event(tenant_ns, field_selector="reason=SecretRotated")
+        .items[0]
+        .message
+    )
+    assert revision in message and "app" in message
+
+
 def test_selector_targets_every_matching_workload(
     api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str
 ) -> None:
