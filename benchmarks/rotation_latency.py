@@ -30,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -37,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from kubernetes import client, config
+from kubernetes import client, config, watch
 
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.devcluster.cluster import free_port
@@ -266,9 +267,59 @@ class Bench:
             and (s.replicas or 0) == want
         )
 
+    def _watch(
+        self, list_fn: Callable[..., Any], name: str, done: Callable[[Any], bool]
+    ) -> Callable[[], float]:
+        """Watch one object from now on; return a waiter giving when ``done`` first held.
+
+        A watch, not polling: the benchmark must not load the 2-core machine it
+        measures. Events are timestamped on arrival; starting at the current
+        resourceVersion means none is missed however late the stream connects.
+        """
+        rv = list_fn(NS, field_selector=f"metadata.name={name}").metadata.resource_version
+        seen: list[float] = []
+
+        def run() -> None:
+            watcher: Any = watch.Watch
+            stream = watcher().stream(
+                list_fn,
+                NS,
+                field_selector=f"metadata.name={name}",
+                resource_version=rv,
+                timeout_seconds=60,
+            )
+            for event in stream:
+                if done(event["object"]):
+                    seen.append(time.monotonic())
+                    return
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+
+        def wait() -> float:
+            thread.join(65)
+            if not seen:
+                raise TimeoutError(f"{name}: no matching event within 60 s")
+            return seen[0]
+
+        return wait
+
     def operator_once(self, i: int) -> tuple[float, float, float]:
         """One rotation through the operator; seconds to (a), (b), (c)."""
         before = self._template("web-operator").get(REVISION)
+        old = self._secret("op")
+
+        def written(secret: Any) -> bool:
+            raw: str | None = (secret.data or {}).get("client_secret")
+            return raw is not None and base64.b64decode(raw).decode() != old
+
+        def patched(deployment: Any) -> bool:
+            annotations = deployment.spec.template.metadata.annotations or {}
+            return annotations.get(REVISION) not in (None, before)
+
+        wait_a = self._watch(self.core.list_namespaced_secret, "op", written)
+        wait_b = self._watch(self.apps.list_namespaced_deployment, "web-operator", patched)
+        time.sleep(0.3)  # let both streams connect (nothing would be missed anyway)
         t0 = time.monotonic()
         self.custom.patch_namespaced_custom_object(
             "auth0rotator.dev",
@@ -278,10 +329,10 @@ class Bench:
             "op",
             {"metadata": {"annotations": {"auth0rotator.dev/rotate": f"b{i}"}}},
         )
-        old = self._secret("op")
-        a = _wait(lambda: (v := self._secret("op")) != old and v == self.secret_of("app-operator"))
-        b = _wait(lambda: self._template("web-operator").get(REVISION) not in (None, before))
+        a, b = wait_a(), wait_b()
         c = _wait(lambda: self._rolled_out("web-operator"))
+        if self._secret("op") != self.secret_of("app-operator"):
+            raise AssertionError("the Secret does not hold the value Auth0 has")
         return a - t0, b - t0, c - t0
 
     def floor_once(self, i: int, token: str) -> tuple[float, float, float]:
