@@ -23,6 +23,7 @@ _REGISTRY: Registry[Any] = Registry().with_resource("urn:auth0", DRAFT202012.cre
 
 
 def _validator(operation: tuple[str, str], status: str = "200") -> Draft202012Validator:
+    """A validator for the JSON answer ``status`` of ``(path, method)`` in the reference."""
     path, method = operation
     schema = SPEC["paths"][path][method]["responses"][status]["content"]["application/json"]
     ref = schema["schema"]["$ref"]
@@ -42,7 +43,8 @@ def test_copy_of_the_reference_spec_is_current() -> None:
 async def bearer(
     control: httpx.AsyncClient, fake: FakeAuth0Server, create_client: CreateClient
 ) -> dict[str, str]:
-    m2m = await create_client("m2m", ALL_SCOPES)
+    scopes = [*ALL_SCOPES, "read:actions", "update:actions", "create:actions"]
+    m2m = await create_client("m2m", [*scopes, "update:rules_configs"])
     await create_client("app", client_metadata={"team": "payments"})
     resp = await control.post(
         "/oauth/token",
@@ -80,6 +82,35 @@ async def test_rotate_secret_matches_rotate_client_secret_response_content(
     resp = await control.post("/api/v2/clients/app/rotate-secret", headers=bearer)
     assert resp.status_code == 200
     assert _errors(_validator(("/clients/{id}/rotate-secret", "post")), resp.json()) == []
+
+
+async def test_action_endpoints_match_the_reference(
+    control: httpx.AsyncClient, bearer: dict[str, str]
+) -> None:
+    await control.post("/_fake/actions", json={"id": "act1", "secrets": {"OTHER": "o"}})
+    got = await control.get("/api/v2/actions/actions/act1", headers=bearer)
+    assert _errors(_validator(("/actions/actions/{id}", "get")), got.json()) == []
+    patched = await control.patch(
+        "/api/v2/actions/actions/act1",
+        json={"secrets": [{"name": "OTHER"}, {"name": "API_SECRET", "value": "v" * 48}]},
+        headers=bearer,
+    )
+    assert patched.status_code == 200, patched.text
+    assert _errors(_validator(("/actions/actions/{id}", "patch")), patched.json()) == []
+    # Values are never shown, only names.
+    assert "v" * 48 not in patched.text
+    deployed = await control.post("/api/v2/actions/actions/act1/deploy", headers=bearer)
+    assert deployed.status_code == 202
+    validator = _validator(("/actions/actions/{id}/deploy", "post"), "202")
+    assert _errors(validator, deployed.json()) == []
+
+
+async def test_rules_config_put_matches_the_reference(
+    control: httpx.AsyncClient, bearer: dict[str, str]
+) -> None:
+    resp = await control.put("/api/v2/rules-configs/API_KEY", json={"value": "x"}, headers=bearer)
+    assert resp.status_code == 200
+    assert _errors(_validator(("/rules-configs/{key}", "put")), resp.json()) == []
 
 
 def test_the_validator_rejects_a_wrongly_typed_client() -> None:

@@ -20,6 +20,7 @@ from auth0_rotator.auth0._errors import (
     OutcomeUnknown,
     RateLimited,
     SecretRejected,
+    TargetNotFound,
 )
 from auth0_rotator.auth0._ratelimit import RateBudget
 from auth0_rotator.auth0._tokens import TokenCache
@@ -38,6 +39,7 @@ __all__ = [
     "ResponseObserver",
     "RetryPolicy",
     "SecretRejected",
+    "TargetNotFound",
     "TenantConnection",
     "TokenCache",
 ]

@@ -31,6 +31,7 @@ from auth0_rotator.auth0._errors import (
     InvalidRequest,
     OutcomeUnknown,
     RateLimited,
+    TargetNotFound,
 )
 from auth0_rotator.auth0._ratelimit import RateBudget
 from auth0_rotator.auth0._tokens import TokenCache
@@ -209,6 +210,100 @@ class Auth0Client:
             )
         return SecretValue(secret)
 
+    async def set_action_secret(self, action_id: str, name: str, value: SecretValue) -> None:
+        """Set secret ``name`` of an Action, keep its other secrets, then deploy it.
+
+        The Management API replaces an Action's whole secrets list and never
+        returns values, so the other secrets are sent back by name only (Auth0
+        keeps their values). Needs ``read:actions``, ``update:actions`` and
+        ``create:actions``; repeating it is harmless (one more deployed version).
+        """
+        subject = f"action {action_id}"
+        path = f"/api/v2/actions/actions/{_path(action_id)}"
+        action = _json(
+            await self._management(
+                "GET", path, endpoint="get-action", client_id="", subject=subject, idempotent=True
+            )
+        )
+        others = [
+            {"name": str(s["name"])}
+            for s in action.get("secrets") or []
+            if isinstance(s, dict) and s.get("name") and s.get("name") != name
+        ]
+        await self._management(
+            "PATCH",
+            path,
+            endpoint="patch-action",
+            client_id="",
+            subject=subject,
+            json={"secrets": [*others, {"name": name, "value": value.reveal()}]},
+            idempotent=True,
+        )
+        await self._management(
+            "POST",
+            f"{path}/deploy",
+            endpoint="deploy-action",
+            client_id="",
+            subject=subject,
+            idempotent=True,
+        )
+
+    async def set_rules_config(self, key: str, value: SecretValue) -> None:
+        """Set the rules configuration value ``key`` (needs ``update:rules_configs``)."""
+        await self._management(
+            "PUT",
+            f"/api/v2/rules-configs/{_path(key)}",
+            endpoint="put-rules-config",
+            client_id="",
+            subject=f"rules config {key}",
+            json={"value": value.reveal()},
+            idempotent=True,
+        )
+
+    async def set_client_metadata(self, client_id: str, key: str, value: SecretValue) -> None:
+        """Set ``client_metadata[key]`` of an application, keeping its other keys.
+
+        Reads the metadata first and sends it back whole, so it works whether
+        Auth0 merges or replaces it. Auth0 allows 10 keys and 255 characters per
+        value; a value or key that does not fit raises :class:`InvalidRequest`
+        before anything is sent, never a truncated value. Needs ``read:clients``
+        and ``update:clients``.
+        """
+        subject = f"client_metadata of client {client_id}"
+        if len(value.reveal()) > _METADATA_VALUE_MAX:
+            raise InvalidRequest(
+                f"the secret ({len(value.reveal())} characters) does not fit in {subject}: Auth0 "
+                f"allows {_METADATA_VALUE_MAX} characters per value; use another target"
+            )
+        path = f"/api/v2/clients/{_path(client_id)}"
+        current = _json(
+            await self._management(
+                "GET",
+                path,
+                endpoint="get-client-metadata",
+                client_id=client_id,
+                subject=subject,
+                params={"fields": "client_metadata", "include_fields": "true"},
+                idempotent=True,
+            )
+        ).get("client_metadata")
+        metadata = dict(current) if isinstance(current, dict) else {}
+        metadata[key] = value.reveal()
+        if len(metadata) > _METADATA_KEYS_MAX:
+            raise InvalidRequest(
+                f"{subject} already has {_METADATA_KEYS_MAX} keys, Auth0's limit: remove one or "
+                f"use a key that exists"
+            )
+        await self._management(
+            "PATCH",
+            path,
+            endpoint="patch-client-metadata",
+            client_id=client_id,
+            subject=subject,
+            json={"client_metadata": metadata},
+            idempotent=True,
+        )
+
     async def verify_client_secret(
         self, client_id: str, secret: SecretValue, *, within: float = 60.0, interval: float = 1.0
     ) -> bool:
@@ -310,8 +405,10 @@ class Auth0Client:
         idempotent: bool,
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
+        subject: str | None = None,
     ) -> httpx.Response:
         refreshed = False
+        subject = subject or f"client {client_id}"
 
         async def attempt() -> httpx.Response:
             nonlocal refreshed
@@ -335,11 +432,11 @@ class Auth0Client:
                 self._observe(endpoint, 0)
                 if not idempotent:
                     raise OutcomeUnknown(
-                        f"{endpoint} for client {client_id} was sent but its answer was lost "
+                        f"{endpoint} for {subject} was sent but its answer was lost "
                         f"({_kind(exc)}); read the secret back before changing it again"
                     ) from None
                 raise _Retry(
-                    Auth0Unavailable(f"{endpoint} for client {client_id} failed: {_kind(exc)}")
+                    Auth0Unavailable(f"{endpoint} for {subject} failed: {_kind(exc)}")
                 ) from None
             self._observe(endpoint, resp.status_code)
             blocked = self.budget.observe(resp.status_code, resp.headers)
@@ -360,14 +457,12 @@ class Auth0Client:
             if status >= 500:
                 if not idempotent:
                     raise OutcomeUnknown(
-                        f"{endpoint} for client {client_id} answered HTTP {status}; the change "
+                        f"{endpoint} for {subject} answered HTTP {status}; the change "
                         "may have been applied: read the secret back before changing it again",
                         status=status,
                     )
-                raise _Retry(
-                    Auth0Unavailable(f"{endpoint} for client {client_id} answered HTTP {status}")
-                )
-            raise _management_error(resp, endpoint, client_id)
+                raise _Retry(Auth0Unavailable(f"{endpoint} for {subject} answered HTTP {status}"))
+            raise _management_error(resp, endpoint, client_id, subject)
 
         return await self._with_retries(attempt, what=endpoint)
 
@@ -420,7 +515,9 @@ def _oauth_error(resp: httpx.Response) -> str:
     return error if isinstance(error, str) and error.isidentifier() else f"HTTP {resp.status_code}"
 
 
-def _management_error(resp: httpx.Response, endpoint: str, client_id: str) -> Auth0Error:
+def _management_error(
+    resp: httpx.Response, endpoint: str, client_id: str, subject: str
+) -> Auth0Error:
     status = resp.status_code
     try:
         body = resp.json()
@@ -431,10 +528,12 @@ def _management_error(resp: httpx.Response, endpoint: str, client_id: str) -> Au
     code = code if isinstance(code, str) and code.replace("_", "").isalnum() else None
     raw_message = body.get("message")
     message = raw_message if isinstance(raw_message, str) else ""
-    if status == 404:
+    if status == 404 and endpoint in _CLIENT_ENDPOINTS:
         return ClientNotFound(
             f"Auth0 has no client {client_id}: check spec.clientId and the tenant", status=404
         )
+    if status == 404:
+        return TargetNotFound(f"Auth0 has no {subject}: check spec.auth0Targets", status=404)
     if status == 403:
         scopes = _scopes(message) or _DEFAULT_SCOPES.get(endpoint, ())
         return InsufficientScope(
@@ -445,8 +544,7 @@ def _management_error(resp: httpx.Response, endpoint: str, client_id: str) -> Au
             status=403,
         )
     return InvalidRequest(
-        f"Auth0 rejected {endpoint} for client {client_id} "
-        f"(HTTP {status}{', ' + code if code else ''})",
+        f"Auth0 rejected {endpoint} for {subject} (HTTP {status}{', ' + code if code else ''})",
         status=status,
     )
 
@@ -455,7 +553,16 @@ _DEFAULT_SCOPES = {
     "get-client": ("read:client_keys",),
     "patch-client": ("update:client_keys",),
     "rotate-secret": ("update:client_keys",),
+    "get-action": ("read:actions",),
+    "patch-action": ("update:actions",),
+    "deploy-action": ("create:actions",),
+    "put-rules-config": ("update:rules_configs",),
+    "get-client-metadata": ("read:clients",),
+    "patch-client-metadata": ("update:clients",),
 }
+_METADATA_VALUE_MAX = 255
+_METADATA_KEYS_MAX = 10
+_CLIENT_ENDPOINTS = {"get-client", "patch-client", "rotate-secret"}
 
 
 def _scopes(message: str) -> tuple[str, ...]:

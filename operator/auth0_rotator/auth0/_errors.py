@@ -18,6 +18,7 @@ __all__ = [
     "OutcomeUnknown",
     "RateLimited",
     "SecretRejected",
+    "TargetNotFound",
 ]
 
 
@@ -54,6 +55,12 @@ class ClientNotFound(Auth0Error):
     """The Auth0 application (client id) does not exist in the tenant."""
 
     reason = "ClientNotFound"
+
+
+class TargetNotFound(Auth0Error):
+    """An Auth0-side target (Action, client holding metadata) does not exist."""
+
+    reason = "Auth0TargetNotFound"
 
 
 class InvalidRequest(Auth0Error):

@@ -13,6 +13,8 @@ import asyncio
 import base64
 import binascii
 import json
+import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from typing import Any
@@ -22,6 +24,7 @@ from aiohttp import web
 
 from auth0_rotator.fake_auth0._state import (
     CallRecord,
+    FakeAction,
     FakeClient,
     Fault,
     IssuedToken,
@@ -331,6 +334,14 @@ async def _patch_client(request: web.Request) -> web.Response:
             f"Payload validation error: 'Additional properties not allowed: {','.join(unknown)}'",
             "invalid_body",
         )
+    if set(body) - {"client_secret"} and "update:clients" not in issued.scopes:
+        # Keys need update:client_keys; every other field needs update:clients.
+        raise _ApiError(
+            403,
+            "Some fields cannot be updated with the permissions granted by the bearer token "
+            "scopes. The following scopes are required: update:clients",
+            "insufficient_scope",
+        )
     if "client_secret" in body:
         if not issued.scopes.intersection(_UPDATE_SECRET):
             raise _ApiError(
@@ -361,9 +372,38 @@ async def _patch_client(request: web.Request) -> web.Response:
         metadata = body["client_metadata"]
         if not isinstance(metadata, dict):
             raise _ApiError(400, "Payload validation error: 'Expected type object'", "invalid_body")
+        _check_client_metadata(metadata)
         client.client_metadata = {str(k): str(v) for k, v in metadata.items() if v is not None}
     with_secret = bool(issued.scopes.intersection(_READ_SECRET + _UPDATE_SECRET))
     return web.json_response(_client_view(tenant, client, with_secret))
+
+
+_METADATA_KEY = re.compile(r"^[A-Za-z0-9:,\-+=_*?\"/\\()<>@\t ]{1,255}$")
+
+
+def _check_client_metadata(metadata: dict[str, Any]) -> None:
+    """Auth0's ClientMetadata limits: at most 10 keys, names and string values of <= 255."""
+    if len(metadata) > 10:
+        raise _ApiError(
+            400,
+            "Payload validation error: 'Too many properties defined "
+            f"({len(metadata)}), maximum 10' on property client_metadata",
+            "invalid_body",
+        )
+    for key, value in metadata.items():
+        if not _METADATA_KEY.match(key):
+            raise _ApiError(
+                400,
+                f"Payload validation error: invalid client_metadata key {key!r}",
+                "invalid_body",
+            )
+        if value is not None and (not isinstance(value, str) or len(value) > 255):
+            raise _ApiError(
+                400,
+                "Payload validation error: 'String is too long, maximum 255' on property "
+                f"client_metadata.{key}",
+                "invalid_body",
+            )
 
 
 async def _rotate_secret(request: web.Request) -> web.Response:
@@ -384,7 +424,136 @@ async def _rotate_secret(request: web.Request) -> web.Response:
     return web.json_response(_client_view(tenant, client, with_secret=True))
 
 
+def _action_or_404(request: web.Request) -> FakeAction:
+    action = _tenant(request).actions.get(request.match_info["id"])
+    if action is None:
+        raise _ApiError(404, "The action does not exist.", "not_found")
+    return action
+
+
+async def _get_action(request: web.Request) -> web.Response:
+    _bearer(request, ("read:actions",))
+    return web.json_response(_action_or_404(request).public_view())
+
+
+_ACTION_PATCHABLE = {"name", "supported_triggers", "code", "dependencies", "runtime", "secrets"}
+
+
+async def _patch_action(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    _bearer(request, ("update:actions",))
+    action = _action_or_404(request)
+    body = await _json_body(request, allow_empty=False)
+    if not isinstance(body, dict):
+        raise _ApiError(400, "Payload validation error: 'Expected type object'", "invalid_body")
+    unknown = sorted(set(body) - _ACTION_PATCHABLE)
+    if unknown:
+        raise _ApiError(
+            400,
+            f"Payload validation error: 'Additional properties not allowed: {','.join(unknown)}'",
+            "invalid_body",
+        )
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(tenant.clock()))
+    if "secrets" in body:
+        given = body["secrets"]
+        if not isinstance(given, list) or not all(
+            isinstance(x, dict) and isinstance(x.get("name"), str) for x in given
+        ):
+            raise _ApiError(400, "Payload validation error on property secrets", "invalid_body")
+        # The list replaces the Action's secrets. An entry without a value keeps
+        # the value the secret already has (values can never be read back).
+        replaced: dict[str, tuple[str, str]] = {}
+        for entry in given:
+            name, value = entry["name"], entry.get("value")
+            if value is None:
+                if name not in action.secrets:
+                    raise _ApiError(
+                        400, f"Secret {name!r} has no value and does not exist", "invalid_body"
+                    )
+                replaced[name] = action.secrets[name]
+            elif not isinstance(value, str):
+                raise _ApiError(400, "Payload validation error on property secrets", "invalid_body")
+            else:
+                old = action.secrets.get(name)
+                replaced[name] = (value, old[1] if old and old[0] == value else stamp)
+        action.secrets = replaced
+    if isinstance(body.get("name"), str):
+        action.name = body["name"]
+    action.updated_at = stamp
+    action.all_changes_deployed = False
+    return web.json_response(action.public_view())
+
+
+async def _deploy_action(request: web.Request) -> web.Response:
+    _bearer(request, ("create:actions",))
+    action = _action_or_404(request)
+    action.versions.append({name: value for name, (value, _) in action.secrets.items()})
+    action.all_changes_deployed = True
+    number = len(action.versions)
+    return web.json_response(
+        {
+            "id": f"{action.id}-v{number}",
+            "action_id": action.id,
+            "number": number,
+            "deployed": True,
+            "runtime": "node22",
+            "status": "built",
+            "secrets": [{"name": n, "updated_at": at} for n, (_, at) in action.secrets.items()],
+        },
+        status=202,
+    )
+
+
+_RULES_CONFIG_KEY = re.compile(r"^[A-Za-z0-9_\-@*+:]{1,127}$")
+
+
+async def _put_rules_config(request: web.Request) -> web.Response:
+    tenant = _tenant(request)
+    _bearer(request, ("update:rules_configs",))
+    key = request.match_info["key"]
+    if not _RULES_CONFIG_KEY.match(key):
+        raise _ApiError(400, "Path validation error: 'String does not match pattern' on key")
+    body = await _json_body(request, allow_empty=False)
+    if not isinstance(body, dict) or set(body) != {"value"} or not isinstance(body["value"], str):
+        raise _ApiError(
+            400, "Payload validation error: 'Missing required property: value'", "invalid_body"
+        )
+    tenant.rules_configs[key] = body["value"]
+    return web.json_response({"key": key, "value": body["value"]})
+
+
 # -- /_fake/ control API -------------------------------------------------------------
+
+
+async def _fake_create_action(request: web.Request) -> web.Response:
+    data = await request.json()
+    action = FakeAction(
+        id=data["id"],
+        name=data.get("name", data["id"]),
+        secrets={n: (v, "2026-01-01T00:00:00.000Z") for n, v in data.get("secrets", {}).items()},
+    )
+    _tenant(request).actions[action.id] = action
+    return web.json_response(_fake_action_view(action), status=201)
+
+
+def _fake_action_view(action: FakeAction) -> dict[str, Any]:
+    return {
+        "id": action.id,
+        "secrets": {n: v for n, (v, _) in action.secrets.items()},
+        "all_changes_deployed": action.all_changes_deployed,
+        "versions": action.versions,
+    }
+
+
+async def _fake_get_action(request: web.Request) -> web.Response:
+    action = _tenant(request).actions.get(request.match_info["id"])
+    if action is None:
+        return web.json_response({"message": "no such action"}, status=404)
+    return web.json_response(_fake_action_view(action))
+
+
+async def _fake_rules_configs(request: web.Request) -> web.Response:
+    return web.json_response(_tenant(request).rules_configs)
 
 
 async def _fake_create_client(request: web.Request) -> web.Response:
@@ -482,6 +651,13 @@ def make_app(tenant: Tenant) -> web.Application:
     app.router.add_get("/api/v2/clients/{id}", _get_client, name="get-client")
     app.router.add_patch("/api/v2/clients/{id}", _patch_client, name="patch-client")
     app.router.add_post("/api/v2/clients/{id}/rotate-secret", _rotate_secret, name="rotate-secret")
+    app.router.add_get("/api/v2/actions/actions/{id}", _get_action, name="get-action")
+    app.router.add_patch("/api/v2/actions/actions/{id}", _patch_action, name="patch-action")
+    app.router.add_post("/api/v2/actions/actions/{id}/deploy", _deploy_action, name="deploy-action")
+    app.router.add_put("/api/v2/rules-configs/{key}", _put_rules_config, name="put-rules-config")
+    app.router.add_post("/_fake/actions", _fake_create_action)
+    app.router.add_get("/_fake/actions/{id}", _fake_get_action)
+    app.router.add_get("/_fake/rules-configs", _fake_rules_configs)
     app.router.add_post("/_fake/clients", _fake_create_client, name="fake-create-client")
     app.router.add_get("/_fake/clients/{id}", _fake_get_client, name="fake-get-client")
     app.router.add_route("GET", "/_fake/calls", _fake_calls, name="fake-calls")

@@ -16,6 +16,7 @@ from typing import Any
 
 __all__ = [
     "CallRecord",
+    "FakeAction",
     "FakeClient",
     "Fault",
     "IssuedToken",
@@ -84,6 +85,37 @@ class FakeClient:
         else:
             view["token_endpoint_auth_method"] = self.token_endpoint_auth_method
         return view
+
+
+@dataclass
+class FakeAction:
+    """One Action: its secrets (values never shown by the API) and deployed versions."""
+
+    id: str
+    name: str
+    secrets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Secret name -> (value, updated_at)."""
+    updated_at: str = "2026-01-01T00:00:00.000Z"
+    all_changes_deployed: bool = True
+    versions: list[dict[str, str]] = field(default_factory=list)
+    """Deployed versions, newest last: the secret values each one runs with."""
+
+    def public_view(self) -> dict[str, Any]:
+        """The Action as ``GET /api/v2/actions/actions/{id}`` shows it."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "supported_triggers": [{"id": "post-login", "version": "v3"}],
+            "all_changes_deployed": self.all_changes_deployed,
+            "created_at": "2026-01-01T00:00:00.000Z",
+            "updated_at": self.updated_at,
+            "code": "exports.onExecutePostLogin = async (event, api) => {};",
+            "dependencies": [],
+            "runtime": "node22",
+            "secrets": [{"name": n, "updated_at": at} for n, (_, at) in self.secrets.items()],
+            "status": "built",
+            "deploy": False,
+        }
 
 
 @dataclass(frozen=True)
@@ -186,6 +218,8 @@ class Tenant:
         self.clock = clock
         self.settings = Settings()
         self.clients: dict[str, FakeClient] = {}
+        self.actions: dict[str, FakeAction] = {}
+        self.rules_configs: dict[str, str] = {}
         self.tokens: dict[str, IssuedToken] = {}
         self.faults: list[Fault] = []
         self.calls: list[CallRecord] = []
