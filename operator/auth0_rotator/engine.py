@@ -79,6 +79,17 @@ def staging_secret_name(resource_name: str) -> str:
     return f"{resource_name}.staging.auth0rotator.dev"
 
 
+def auth0_target_label(target: dict[str, Any]) -> str:
+    """A short name for an ``auth0Targets`` entry, for the journal and messages."""
+    if "actionSecret" in target:
+        t = target["actionSecret"]
+        return f"action {t.get('actionId')} secret {t.get('name')}"
+    if "rulesConfig" in target:
+        return f"rules config {target['rulesConfig'].get('key')}"
+    t = target.get("clientMetadata") or {}
+    return f"client_metadata {t.get('key')} of client {t.get('clientId')}"
+
+
 def _crash_point(name: str) -> None:
     # Lets the crash-safety tests kill the real process at an exact point
     # between two persisted steps; inert unless the variable is set.
@@ -838,6 +849,13 @@ class RotationEngine:
                 _crash_point("verified")
             if journal["phase"] == "Verified":
                 await self._complete(obj, spec, journal, owner, tenant, secret)
+            if journal["phase"] == "Delivering":
+                # Restart first: the Secret already holds the value, whatever Auth0-side
+                # targets still need.
+                await self._rollout(obj, spec)
+                await self._deliver(obj, spec, journal, owner, auth0)
+                _crash_point("delivered")
+                await self._finish(obj, spec, journal, owner)
         except Auth0Error as exc:
             await self._auth0_failure(obj, exc)
         # Restart in the same reconcile: the new value is useless until pods read it.
@@ -944,19 +962,41 @@ class RotationEngine:
         )
         _crash_point("secret-written")
         status = obj.get("status") or {}
+        written = {
+            "secretName": spec.secret_name,
+            "secretRevision": journal["id"],
+            "restartRevision": journal["id"],
+            "secretResourceVersion": rv,
+            "lastRotationTime": format_time(self.now),
+            "rotationCount": int(status.get("rotationCount") or 0) + 1,
+        }
+        if spec.auth0_targets:
+            # Auth0-side consumers still need the value: the journal stays open.
+            journal["phase"] = "Delivering"
+            journal["renewedAt"] = format_time(self.now)
+            await self._patch(obj, {**written, "rotation": dict(journal)}, claim=True)
+            return
+        await self._finish(obj, spec, journal, owner, written)
+
+    async def _finish(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        owner: OwnerInfo,
+        written: dict[str, Any] | None = None,
+    ) -> None:
+        """Close the journal: Ready=True, Rotated."""
         message = f"rotated the secret of client {spec.client_id} ({journal.get('trigger')})"
+        if journal.get("delivered"):
+            message += f"; delivered to {', '.join(journal['delivered'])}"
         if journal.get("recovery"):
             message += f"; {journal['recovery']}"
         await self._patch(
             obj,
             {
+                **(written or {}),
                 "rotation": None,
-                "secretName": spec.secret_name,
-                "secretRevision": journal["id"],
-                "restartRevision": journal["id"],
-                "secretResourceVersion": rv,
-                "lastRotationTime": format_time(self.now),
-                "rotationCount": int(status.get("rotationCount") or 0) + 1,
                 "conditions": self._conditions(
                     obj,
                     ("Ready", "True", "Rotated", message),
@@ -966,3 +1006,46 @@ class RotationEngine:
         )
         await self._event(obj, "Normal", "Rotated", message)
         self._staging_cache.pop(owner.uid, None)
+
+    async def _deliver(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        journal: dict[str, Any],
+        owner: OwnerInfo,
+        auth0: Auth0Client,
+    ) -> None:
+        """Write the value to each of ``spec.auth0Targets`` not done yet (SPEC §1).
+
+        Every write is idempotent; progress is journaled after each target, so a
+        crash repeats at most the target that was in flight.
+        """
+        value = await self._staged(owner, journal)
+        if value is None:
+            raise _Stop(self.now + self.settings.retry_after)
+        delivered: list[str] = list(journal.get("delivered") or [])
+        for index, target in enumerate(spec.auth0_targets):
+            label = auth0_target_label(target)
+            if label in delivered:
+                continue
+            try:
+                if "actionSecret" in target:
+                    t = target["actionSecret"]
+                    await auth0.set_action_secret(t["actionId"], t["name"], value)
+                elif "rulesConfig" in target:
+                    await auth0.set_rules_config(target["rulesConfig"]["key"], value)
+                else:
+                    t = target["clientMetadata"]
+                    await auth0.set_client_metadata(t["clientId"], t["key"], value)
+            except Auth0Error as exc:
+                await self._fail(
+                    obj,
+                    exc.reason,
+                    f"auth0Targets[{index}] ({label}) was not updated: {exc.message}; the "
+                    "Secret already holds the new value and the rotation finishes once this "
+                    "target is updated",
+                    retry=exc.retryable,
+                )
+            delivered.append(label)
+            journal["delivered"] = delivered
+            await self._set_phase(obj, journal, "Delivering")

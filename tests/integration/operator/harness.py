@@ -58,6 +58,21 @@ class FakeTenant:
         values: list[str] = self.http.get("/_fake/issued-secrets").json()
         return values
 
+    def create_action(self, action_id: str, secrets: dict[str, str]) -> None:
+        """Create an Action with ``secrets`` (name -> value)."""
+        resp = self.http.post("/_fake/actions", json={"id": action_id, "secrets": secrets})
+        resp.raise_for_status()
+
+    def action(self, action_id: str) -> dict[str, Any]:
+        """The fake's view of an Action: secret values and deployed versions."""
+        data: dict[str, Any] = self.http.get(f"/_fake/actions/{action_id}").json()
+        return data
+
+    def rules_configs(self) -> dict[str, str]:
+        """Every rules config value."""
+        data: dict[str, str] = self.http.get("/_fake/rules-configs").json()
+        return data
+
     def fault(self, **fault: Any) -> None:
         """Inject a fault (see POST /_fake/faults)."""
         self.http.post("/_fake/faults", json=fault).raise_for_status()

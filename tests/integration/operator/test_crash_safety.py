@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from kubernetes import client
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.engine import CRASH_ENV, staging_secret_name
 from tests.integration.operator.conftest import OPERATOR_LOG_DIRS, _namespace_with_tenant
-from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, wait_for
+from tests.integration.operator.harness import (
+    FakeTenant,
+    Kube,
+    a0cs_body,
+    make_tenant,
+    wait_for,
+)
 
 
 class OperatorProcess:
@@ -203,3 +210,49 @@ def test_restarting_the_operator_rotates_nothing(
         if c["endpoint"] in ("patch-client", "rotate-secret")
     ]
     assert changes == []
+
+
+@pytest.mark.parametrize("point", ["secret-written", "delivered"])
+def test_kill_between_the_secret_write_and_the_auth0_side_writes_converges(
+    point: str,
+    api: client.ApiClient,
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    app_id: str,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+) -> None:
+    suffix = uuid.uuid4().hex[:6]
+    m2m = f"m2m-{suffix}"
+    scopes = ["read:client_keys", "update:client_keys", "update:rules_configs"]
+    scopes += ["read:actions", "update:actions", "create:actions"]
+    make_tenant(api, crash_ns, "targets", m2m, fake_tenant.create_client(m2m, scopes))
+    action, key = f"act-{suffix}", f"KEY_{suffix}"
+    fake_tenant.create_action(action, {"OTHER": "kept"})
+    targets = [
+        {"rulesConfig": {"key": key}},
+        {"actionSecret": {"actionId": action, "name": "API_SECRET"}},
+    ]
+    doomed = OperatorProcess(control_plane, fake_tenant, tmp_path, "op", crash_at=point)
+    processes.append(doomed)
+    spec = {"tenantRef": {"name": "targets"}, "auth0Targets": targets}
+    kube.create(crash_ns, a0cs_body("app", app_id, **spec))
+    kube.wait_ready(crash_ns, "app", reason="Fetched")
+
+    kube.annotate_rotate(crash_ns, "app", "crash")
+    assert doomed.wait_killed() == -signal.SIGKILL, doomed.log.read_text()[-2000:]
+    assert (kube.get(crash_ns, "app").get("status") or {}).get("rotation")
+
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "op"))
+    status = kube.wait_ready(crash_ns, "app", reason="Rotated", timeout=90)
+
+    value = fake_tenant.client(app_id)["client_secret"]
+    assert fake_tenant.client(app_id)["secret_changes"] == 1
+    data = kube.secret(crash_ns, "app")
+    assert data is not None and data["client_secret"] == value
+    assert fake_tenant.rules_configs()[key] == value
+    assert fake_tenant.action(action)["secrets"] == {"OTHER": "kept", "API_SECRET": value}
+    assert fake_tenant.action(action)["all_changes_deployed"] is True
+    assert status["rotationCount"] == 1
