@@ -801,6 +801,8 @@ class RotationEngine:
         reconcile starts over from the journal.
         """
         strategy = journal.get("strategy") or spec.strategy
+        restarted = False
+        rollout_wake: datetime | None = None
         try:
             if journal["phase"] == "Claimed":
                 if strategy == "Generate":
@@ -852,15 +854,21 @@ class RotationEngine:
             if journal["phase"] == "Delivering":
                 # Restart first: the Secret already holds the value, whatever Auth0-side
                 # targets still need.
-                await self._rollout(obj, spec)
-                await self._deliver(obj, spec, journal, owner, auth0)
+                rollout_wake, restarted = await self._rollout(obj, spec), True
+                try:
+                    await self._deliver(obj, spec, journal, owner, auth0)
+                except _Stop as stop:
+                    # A failing target must not postpone a restart that is due sooner.
+                    due = [w for w in (stop.wake_at, rollout_wake) if w is not None]
+                    raise _Stop(min(due, default=None)) from None
                 _crash_point("delivered")
                 await self._finish(obj, spec, journal, owner)
         except Auth0Error as exc:
             await self._auth0_failure(obj, exc)
         # Restart in the same reconcile: the new value is useless until pods read it.
         try:
-            rollout_wake = await self._rollout(obj, spec)
+            if not restarted:
+                rollout_wake = await self._rollout(obj, spec)
         finally:
             await self.store.delete_owned_secret(owner, staging_secret_name(owner.name))
         wakes = (self._next_wake(spec, obj.get("status") or {}), rollout_wake)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, make_tenant
+from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, make_tenant, wait_for
 
 SCOPES = {
     "actionSecret": ["read:actions", "update:actions", "create:actions"],
@@ -84,7 +84,26 @@ def test_a_missing_scope_names_the_target_and_the_scope_and_loses_nothing(
     missing = SCOPES[kind][-1]
     scopes = BASE_SCOPES + [s for s in TARGET_SCOPES if s != missing]
     tenant = _tenant_with(api, fake_tenant, tenant_ns, scopes)
-    spec = {"tenantRef": {"name": tenant}, "auth0Targets": [target]}
+    apps = client.AppsV1Api(api)
+    apps.create_namespaced_deployment(
+        tenant_ns,
+        {
+            "metadata": {"name": "web"},
+            "spec": {
+                "replicas": 1,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {
+                    "metadata": {"labels": {"app": "web"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+                },
+            },
+        },
+    )
+    spec = {
+        "tenantRef": {"name": tenant},
+        "auth0Targets": [target],
+        "restartTargets": [{"kind": "Deployment", "name": "web"}],
+    }
     kube.create(tenant_ns, a0cs_body("app", app_id, **spec))
     kube.wait_ready(tenant_ns, "app", reason="Fetched")
 
@@ -99,3 +118,13 @@ def test_a_missing_scope_names_the_target_and_the_scope_and_loses_nothing(
     assert data is not None and data["client_secret"] == value
     journal = kube.get(tenant_ns, "app")["status"]["rotation"]
     assert journal["phase"] == "Delivering"
+
+    # Pods must read the new value even while an Auth0-side target is failing
+    # (after the restart window, which a failing target must not postpone).
+    def restarted() -> bool:
+        template = apps.read_namespaced_deployment("web", tenant_ns).spec.template.metadata
+        annotations = template.annotations or {}
+        return bool(annotations.get("auth0rotator.dev/secret-revision") == journal["id"])
+
+    wait_for(restarted, 30, "restart while the Auth0-side target fails")
+    assert kube.condition(tenant_ns, "app")["reason"] == "InsufficientScope"
