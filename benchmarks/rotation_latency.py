@@ -212,6 +212,8 @@ class Bench:
                 "bench",
                 "--extra-ca-file",
                 str(self.ca),
+                "--metrics",
+                "",
                 "--liveness",
                 "",
                 "--restart-window",

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import socket
 import sys
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from pathlib import Path
 from auth0_rotator import __version__
 
 __all__ = ["build_parser", "main"]
+
+IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,9 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--verbose", action="store_true", help="debug logging")
     run.add_argument(
         "--identity",
-        default=socket.gethostname(),
-        help="who holds rotation journals; a restart with the same identity resumes them "
-        "at once (default: the host name, i.e. the pod name)",
+        default=os.environ.get("POD_NAME") or socket.gethostname(),
+        help="who holds rotation journals and the Lease; a restart with the same identity "
+        "resumes its journals at once (default: $POD_NAME or the host name)",
     )
     run.add_argument(
         "--verify-timeout",
@@ -100,7 +103,49 @@ def build_parser() -> argparse.ArgumentParser:
         "--liveness",
         default="http://127.0.0.1:8080/healthz",
         metavar="URL",
-        help="liveness endpoint to serve (default: %(default)s)",
+        help="liveness endpoint to serve, standby or leader; empty: none (default: %(default)s)",
+    )
+    run.add_argument(
+        "--metrics",
+        default="127.0.0.1:9090",
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics; empty: none "
+        "(default: %(default)s)",
+    )
+    election = run.add_argument_group(
+        "leader election",
+        "With --leader-elect only the holder of a coordination.k8s.io Lease acts; other "
+        "replicas wait as hot standbys. Run more than one replica only with it.",
+    )
+    election.add_argument(
+        "--leader-elect", action="store_true", help="act only while holding the Lease"
+    )
+    election.add_argument("--lease-name", default="auth0-rotator", help="default: %(default)s")
+    election.add_argument(
+        "--lease-namespace",
+        default=None,
+        help="default: $POD_NAMESPACE, the in-cluster namespace, or 'default'",
+    )
+    election.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="a standby takes an unrenewed Lease after this long (default: %(default)s)",
+    )
+    election.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="the leader stops acting when it could not renew for this long (default: %(default)s)",
+    )
+    election.add_argument(
+        "--retry-period",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="how often the Lease is renewed or tried (default: %(default)s)",
     )
 
     fake = sub.add_parser("fake-auth0", help="serve a local fake Auth0 tenant")
@@ -173,33 +218,74 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(__version__)
         return 0
     if args.command == "run":
-        from auth0_rotator.engine import EngineSettings
-        from auth0_rotator.runtime import OperatorOptions, run_operator
-
-        options = OperatorOptions(
-            namespaces=tuple(args.namespace),
-            log_format=args.log_format,
-            verbose=args.verbose,
-            liveness_endpoint=args.liveness or None,
-            engine=EngineSettings(
-                identity=args.identity,
-                verify_timeout=args.verify_timeout,
-                restart_window=timedelta(seconds=args.restart_window),
-                rollout_deadline=timedelta(seconds=args.rollout_deadline),
-            ),
-            workers=args.workers,
-            extra_ca_file=args.extra_ca_file,
-        )
-        try:
-            asyncio.run(run_operator(options))
-        except KeyboardInterrupt:
-            logging.getLogger(__name__).info("interrupted")
-        return 0
+        return _run(args)
     if args.command == "fake-auth0":
         with contextlib.suppress(KeyboardInterrupt):
             asyncio.run(_serve_fake(args))
         return 0
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse prevents this
+
+
+def _lease_namespace(given: str | None) -> str:
+    if given:
+        return given
+    if os.environ.get("POD_NAMESPACE"):
+        return os.environ["POD_NAMESPACE"]
+    try:
+        return IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
+    except OSError:
+        return "default"
+
+
+def _run(args: argparse.Namespace) -> int:
+    from auth0_rotator.endpoints import parse_listen, parse_url
+    from auth0_rotator.engine import EngineSettings
+    from auth0_rotator.leader import LeaseConfig
+    from auth0_rotator.runtime import LeadershipLost, OperatorOptions, run_operator
+
+    log = logging.getLogger(__name__)
+    try:
+        lease = (
+            LeaseConfig(
+                name=args.lease_name,
+                namespace=_lease_namespace(args.lease_namespace),
+                identity=args.identity,
+                lease_duration=args.lease_duration,
+                renew_deadline=args.renew_deadline,
+                retry_period=args.retry_period,
+            )
+            if args.leader_elect
+            else None
+        )
+        liveness = parse_url(args.liveness) if args.liveness else None
+        metrics = parse_listen(args.metrics) if args.metrics else None
+    except ValueError as exc:
+        print(f"auth0-rotator run: error: {exc}", file=sys.stderr)
+        return 2
+    options = OperatorOptions(
+        namespaces=tuple(args.namespace),
+        log_format=args.log_format,
+        verbose=args.verbose,
+        liveness=liveness,
+        metrics=metrics,
+        leader_election=lease,
+        engine=EngineSettings(
+            identity=args.identity,
+            verify_timeout=args.verify_timeout,
+            restart_window=timedelta(seconds=args.restart_window),
+            rollout_deadline=timedelta(seconds=args.rollout_deadline),
+        ),
+        workers=args.workers,
+        extra_ca_file=args.extra_ca_file,
+    )
+    try:
+        asyncio.run(run_operator(options))
+    except KeyboardInterrupt:
+        log.info("interrupted")
+    except LeadershipLost as exc:
+        log.error("%s; exiting so the pod restarts as a standby", exc)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ from auth0_rotator.model import GROUP, VERSION, SpecError, TenantRef, TenantSpec
 from auth0_rotator.schedule import format_time
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
 
-__all__ = ["PERSISTENCE_PREFIX", "OperatorContext", "registry"]
+__all__ = ["PERSISTENCE_PREFIX", "OperatorContext", "cluster_configuration", "registry"]
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def _kubeconfig_path() -> str | None:
     return os.environ.get("KUBECONFIG") or str(Path("~/.kube/config").expanduser())
 
 
-async def _configuration() -> aio_client.Configuration:
+async def cluster_configuration() -> aio_client.Configuration:
     """Cluster access from the kubeconfig or the in-cluster service account."""
     configuration = aio_client.Configuration()
     path = _kubeconfig_path()
@@ -86,7 +86,7 @@ async def _configuration() -> aio_client.Configuration:
 @kopf.on.login(registry=registry)
 async def login(**_: Any) -> kopf.ConnectionInfo:
     """The one source of credentials for kopf's watches: the same config as our client."""
-    configuration = await _configuration()
+    configuration = await cluster_configuration()
     token = (configuration.api_key or {}).get("authorization") or (configuration.api_key or {}).get(
         "BearerToken"
     )
@@ -117,7 +117,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     ctx = _context(memo)
-    ctx.api = aio_client.ApiClient(await _configuration())
+    ctx.api = aio_client.ApiClient(await cluster_configuration())
     ctx.store = KubeStore(ctx.api)
     ctx.tenants = TenantRegistry(ctx.store, extra_ca_file=ctx.extra_ca_file)
     ctx.engine = RotationEngine(ctx.store, ctx.tenants, ctx.engine_settings)

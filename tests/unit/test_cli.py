@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from auth0_rotator import __version__
-from auth0_rotator.cli import build_parser, main
+from auth0_rotator.cli import _lease_namespace, build_parser, main
 
 
 def test_version_prints_the_package_version(capsys: pytest.CaptureFixture[str]) -> None:
@@ -41,3 +41,28 @@ def test_console_script_is_installed() -> None:
 def test_run_exposes_restart_window_and_rollout_deadline() -> None:
     args = build_parser().parse_args(["run", "--restart-window", "2", "--rollout-deadline", "90"])
     assert (args.restart_window, args.rollout_deadline) == (2.0, 90.0)
+
+
+def test_run_leader_election_flags_build_a_lease(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("POD_NAMESPACE", "rotator-system")
+    args = build_parser().parse_args(["run", "--leader-elect", "--identity", "pod-a"])
+    assert args.leader_elect and args.identity == "pod-a"
+    assert _lease_namespace(args.lease_namespace) == "rotator-system"
+    assert _lease_namespace("given") == "given"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--leader-elect", "--lease-duration", "5", "--renew-deadline", "10"], "lease duration"),
+        (["--leader-elect", "--renew-deadline", "2", "--retry-period", "2"], "renew deadline"),
+        (["--liveness", "127.0.0.1:8080"], "http://HOST:PORT/PATH"),
+        (["--metrics", "9090"], "HOST:PORT"),
+    ],
+)
+def test_run_refuses_bad_endpoint_and_lease_settings(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("auth0-rotator run: error:")

@@ -20,7 +20,6 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from kubernetes import client
@@ -38,6 +37,7 @@ from tests.integration.operator.harness import (
     REPO,
     FakeTenant,
     Kube,
+    OperatorProcess,
     make_tenant,
 )
 
@@ -103,10 +103,6 @@ class LogCapture(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.lines.append(self.format(record))
-
-
-OPERATOR_LOG_DIRS: list[Path] = []
-"""Where operator subprocesses wrote their logs during this session (leak scan)."""
 
 
 @dataclass
@@ -205,3 +201,18 @@ def app_id(fake_tenant: FakeTenant) -> str:
 def kube(api: client.ApiClient) -> Kube:
     """Test-side reads and writes of the resources."""
     return Kube(api)
+
+
+@pytest.fixture
+def crash_ns(api: client.ApiClient, crds: None, fake_tenant: FakeTenant) -> Iterator[str]:
+    """A ``c-`` namespace (outside the in-process operator's scope) with the example tenant."""
+    yield from _namespace_with_tenant(api, "c")
+
+
+@pytest.fixture
+def processes() -> Iterator[list[OperatorProcess]]:
+    """Operator processes started by a test; all stopped afterwards."""
+    started: list[OperatorProcess] = []
+    yield started
+    for proc in started:
+        proc.stop()

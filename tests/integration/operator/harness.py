@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import ssl
+import subprocess
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 from kubernetes import client
+
+from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator.engine import CRASH_ENV
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"
@@ -142,6 +149,7 @@ class Kube:
     """Reads and writes of the resources the tests look at."""
 
     def __init__(self, api: client.ApiClient) -> None:
+        self.api = api
         self.core = client.CoreV1Api(api)
         self.custom = client.CustomObjectsApi(api)
 
@@ -217,3 +225,70 @@ class Kube:
             f"{namespace}/{name} reason {reason}",
         )
         return result
+
+
+OPERATOR_LOG_DIRS: list[Path] = []
+"""Where operator subprocesses wrote their logs during this session (leak scan)."""
+
+
+class OperatorProcess:
+    """One ``auth0-rotator run`` process watching ``c-*`` namespaces.
+
+    Later ``args`` override the defaults above them (argparse keeps the last).
+    """
+
+    def __init__(
+        self,
+        plane: ControlPlane,
+        fake: FakeTenant,
+        log_dir: Path,
+        identity: str,
+        crash_at: str = "",
+        args: Sequence[str] = (),
+    ) -> None:
+        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        env.pop(CRASH_ENV, None)
+        if crash_at:
+            env[CRASH_ENV] = crash_at
+        self.log = log_dir / f"operator-{identity}-{crash_at or 'normal'}-{time.monotonic_ns()}.log"
+        OPERATOR_LOG_DIRS.append(log_dir)
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "auth0_rotator.cli",
+                    "run",
+                    "-n",
+                    "c-*",
+                    "--identity",
+                    identity,
+                    "--verify-timeout",
+                    "10",
+                    "--extra-ca-file",
+                    str(fake.ca_file),
+                    "--metrics",
+                    "",
+                    "--liveness",
+                    "",
+                    *args,
+                ],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+
+    def wait_killed(self, timeout: float = 60) -> int:
+        """Wait for the process to die by itself; return its exit code."""
+        return self.proc.wait(timeout=timeout)
+
+    def stop(self) -> None:
+        """Stop it for good."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)

@@ -9,98 +9,23 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from kubernetes import client
 
 from auth0_rotator.devcluster import ControlPlane
-from auth0_rotator.engine import CRASH_ENV, staging_secret_name
-from tests.integration.operator.conftest import OPERATOR_LOG_DIRS, _namespace_with_tenant
+from auth0_rotator.engine import staging_secret_name
 from tests.integration.operator.harness import (
     FakeTenant,
     Kube,
+    OperatorProcess,
     a0cs_body,
     make_tenant,
     wait_for,
 )
-
-
-class OperatorProcess:
-    """One ``auth0-rotator run`` process watching ``c-*`` namespaces."""
-
-    def __init__(
-        self,
-        plane: ControlPlane,
-        fake: FakeTenant,
-        log_dir: Path,
-        identity: str,
-        crash_at: str = "",
-    ) -> None:
-        env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
-        env.pop(CRASH_ENV, None)
-        if crash_at:
-            env[CRASH_ENV] = crash_at
-        self.log = log_dir / f"operator-{identity}-{crash_at or 'normal'}-{time.monotonic_ns()}.log"
-        OPERATOR_LOG_DIRS.append(log_dir)
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "auth0_rotator.cli",
-                    "run",
-                    "-n",
-                    "c-*",
-                    "--identity",
-                    identity,
-                    "--verify-timeout",
-                    "10",
-                    "--extra-ca-file",
-                    str(fake.ca_file),
-                    "--liveness",
-                    "",
-                ],
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-
-    def wait_killed(self, timeout: float = 60) -> int:
-        """Wait for the process to die by itself; return its exit code."""
-        return self.proc.wait(timeout=timeout)
-
-    def stop(self) -> None:
-        """Stop it for good."""
-        if self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=5)
-
-
-@pytest.fixture
-def crash_ns(api: client.ApiClient, crds: None, fake_tenant: FakeTenant) -> Iterator[str]:
-    """A ``c-`` namespace (outside the in-process operator's scope) with the example tenant."""
-    yield from _namespace_with_tenant(api, "c")
-
-
-@pytest.fixture
-def processes() -> Iterator[list[OperatorProcess]]:
-    """Operator processes started by a test; all stopped afterwards."""
-    started: list[OperatorProcess] = []
-    yield started
-    for proc in started:
-        proc.stop()
-
 
 POINTS = {
     "Generate": ["claimed", "staged", "auth0-written", "applied", "verified", "secret-written"],

@@ -11,8 +11,8 @@ from typing import Any
 
 from kubernetes import client
 
-from tests.integration.operator.conftest import OPERATOR_LOG_DIRS, RunningOperator
-from tests.integration.operator.harness import M2M_SECRET, FakeTenant
+from tests.integration.operator.conftest import RunningOperator
+from tests.integration.operator.harness import M2M_SECRET, OPERATOR_LOG_DIRS, FakeTenant
 
 
 def _custom_objects(api: client.ApiClient) -> list[dict[str, Any]]:
