@@ -11,7 +11,6 @@ from auth0_rotator.devcluster import ControlPlane
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
     DOMAIN,
-    EXAMPLES,
     FakeTenant,
     Kube,
     a0cs_body,
@@ -23,25 +22,6 @@ from tests.integration.operator.harness import (
 def _changes(fake: FakeTenant, client_id: str) -> int:
     changes: int = fake.client(client_id)["secret_changes"]
     return changes
-
-
-def test_examples_apply_as_is_and_fetch_the_current_secret(
-    control_plane: ControlPlane, tenant_ns: str, kube: Kube, fake_tenant: FakeTenant
-) -> None:
-    # tenant_ns already holds an equivalent tenant; the example's own replaces it.
-    for example in ("auth0tenant.yaml", "auth0clientsecret.yaml"):
-        control_plane.kubectl_run("apply", "-n", tenant_ns, "-f", str(EXAMPLES / example))
-    before = _changes(fake_tenant, "orders-api-client")
-
-    status = kube.wait_ready(tenant_ns, "orders-api", reason="Fetched")
-
-    data = kube.secret(tenant_ns, "orders-api-auth0")
-    assert data is not None
-    assert data["client_secret"] == fake_tenant.client("orders-api-client")["client_secret"]
-    assert data["client_id"] == "orders-api-client"
-    assert data["domain"] == DOMAIN
-    assert status["nextRotationTime"].endswith(":00:00Z")
-    assert _changes(fake_tenant, "orders-api-client") == before
 
 
 def test_initialization_rotate_rotates_at_creation(
