@@ -41,8 +41,8 @@ bench-auth0: venv  ## benchmark: 300 secret changes vs a 10 req/s fake tenant (w
 bench-latency: venv kube-bins  ## benchmark: forced-rotation latency vs direct calls and the manual runbook
 	$(KUBE_BIN_ENV) $(PY) benchmarks/rotation_latency.py
 
-demo:  ## local control plane + fake Auth0 + operator, one rotation end to end
-	@echo "The demo arrives with the delivery issue; see README." >&2; exit 1
+demo: venv kube-bins  ## local control plane + fake Auth0 + operator, one rotation end to end (DEMO_ARGS=--keep stays up)
+	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster.demo $(DEMO_ARGS)
 
 cluster-up: venv kube-bins  ## start a local control plane in the background
 	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster up

@@ -1,0 +1,123 @@
+"""``make demo`` runs non-interactively: the rotation is narrated end to end, then all stops.
+
+The demo starts its own control plane, fake tenant and operator (on a free
+port, since the suite's fake tenant holds the examples' port), so it is run
+as a subprocess exactly as ``make demo`` runs it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from auth0_rotator.devcluster import KUBE_BIN_ENV
+from auth0_rotator.devcluster.cluster import free_port
+from tests.conftest import _kube_bin_dir, _processes_in
+
+MILESTONES = [
+    "Starting a local Kubernetes control plane",
+    "Starting the fake Auth0 tenant",
+    "--leader-elect",
+    "$ kubectl apply -n demo -f",
+    "Ready=True Fetched",
+    "Deployment orders-api: 2 pods Ready",
+    "$ kubectl annotate -n demo a0cs orders-api auth0rotator.dev/rotate=",
+    "journal phase Claimed persisted",
+    "journal phase Verified persisted",
+    "Ready=True Rotated",
+    "Secret orders-api-auth0 changed: sha256:",
+    "new secret: accepted",
+    "old secret: refused (HTTP 401",
+    "2 new pods Ready with that revision",
+    "RolloutComplete=True",
+    "Done: rotated in Auth0, written to the Secret, rolled out",
+    "operator, fake Auth0 tenant and control plane stopped",
+]
+# A secret the fake tenant issues is 64 URL-safe characters; nothing that long is printed.
+SECRET_LIKE = re.compile(r"(?<![A-Za-z0-9_\-/.])[A-Za-z0-9_\-]{40,}")
+
+
+def _demo(state: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, KUBE_BIN_ENV: str(_kube_bin_dir())}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "auth0_rotator.devcluster.demo",
+            "--auth0-port",
+            str(free_port()),
+            "--state-dir",
+            str(state),
+            *extra,
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _assert_story(out: str) -> None:
+    position = 0
+    for milestone in MILESTONES:
+        found = out.find(milestone, position)
+        assert found >= 0, f"missing or out of order: {milestone!r}\n{out}"
+        position = found
+    changed = re.search(r"changed: (sha256:\w+) -> (sha256:\w+)", out)
+    assert changed and changed.group(1) != changed.group(2)
+    assert not SECRET_LIKE.findall(out), "the demo printed something secret-like"
+
+
+def test_demo_runs_a_rotation_end_to_end_and_stops_everything(tmp_path: Path) -> None:
+    proc = _demo(tmp_path)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out
+    _assert_story(out)
+    assert _processes_in(tmp_path) == [], "the demo left processes running"
+
+
+def test_demo_keep_stays_up_with_a_hint_then_stops_on_ctrl_c(tmp_path: Path) -> None:
+    proc = _demo(tmp_path, "--keep")
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line)
+        if "everything stays up until Ctrl-C" in line:
+            break
+    text = "".join(lines)
+    assert "everything stays up until Ctrl-C" in text, text
+    kubeconfig = re.search(r"export KUBECONFIG=(\S+)", text)
+    assert kubeconfig, text
+    listed = subprocess.run(
+        [
+            str(_kube_bin_dir() / "kubectl"),
+            "--kubeconfig",
+            kubeconfig.group(1),
+            "get",
+            "a0cs",
+            "-n",
+            "demo",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert listed.returncode == 0 and "orders-api" in listed.stdout, listed.stderr
+    assert _processes_in(tmp_path), "still up while waiting"
+
+    os.killpg(proc.pid, signal.SIGINT)
+    rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, rest
+    _assert_story(text + rest)
+    assert _processes_in(tmp_path) == []
