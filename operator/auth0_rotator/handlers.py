@@ -50,6 +50,9 @@ class OperatorContext:
     workers: int = 4
     extra_ca_file: str | None = None
     """A CA bundle trusted for every tenant in addition to the system CAs (local fakes)."""
+    scan_cluster: bool = True
+    """Let kopf watch CRDs and namespaces (needed for namespace patterns like ``team-*``;
+    needs RBAC to list/watch them, which the chart does not grant)."""
     api: aio_client.ApiClient | None = None
     store: KubeStore | None = None
     tenants: TenantRegistry | None = None
@@ -117,6 +120,7 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
     ctx = _context(memo)
+    settings.scanning.disabled = not ctx.scan_cluster
     ctx.api = aio_client.ApiClient(await cluster_configuration())
     ctx.store = KubeStore(ctx.api)
     ctx.tenants = TenantRegistry(ctx.store, extra_ca_file=ctx.extra_ca_file)

@@ -104,6 +104,10 @@ async def run_operator(
     context.engine_settings = options.engine
     context.workers = options.workers
     context.extra_ca_file = options.extra_ca_file
+    # Exact namespace names (or all namespaces) need no cluster scanning: the
+    # CRDs exist before the operator starts (Helm installs them first), so kopf
+    # needs no list/watch on CRDs or namespaces, and the chart grants none.
+    context.scan_cluster = any(set(ns) & set("*?[!") for ns in options.namespaces)
     kopf.configure(verbose=options.verbose, log_format=_log_format(options.log_format))
     logging.getLogger("auth0_rotator").setLevel(logging.DEBUG if options.verbose else logging.INFO)
     metrics = Metrics()
