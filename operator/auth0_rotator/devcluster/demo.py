@@ -341,13 +341,14 @@ class Demo:
                 "audience": f"https://127.0.0.1:{self.port}/api/v2/",
             },
         )
-        error = response.json().get("error", "")
-        if response.status_code in (200, 403) and error != "invalid_client":
-            if response.status_code == 403:
-                # Authenticated, then refused: the app has no grant for this API.
-                return "accepted (HTTP 403 access_denied: valid credentials, no API grant)"
+        answer = response.json()
+        said = f"{answer.get('error', '')}: {answer.get('error_description', '')}"
+        if response.status_code == 200:
             return "accepted (HTTP 200, a token)"
-        return f"refused (HTTP {response.status_code}, {error})"
+        if response.status_code == 403:
+            # Authentication passed; only then was the request refused (no API grant).
+            return f"accepted (HTTP 403 after authentication, {said})"
+        return f"refused (HTTP {response.status_code}, {said})"
 
     def _wait_rollout(self, revision: str | None) -> list[str]:
         def rolled() -> list[str] | None:
