@@ -17,6 +17,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
+from auth0_rotator import logs
 from auth0_rotator.schedule import Clock
 
 __all__ = ["Controller", "Key"]
@@ -81,6 +82,11 @@ class Controller:
         self._wake.set()
 
     @property
+    def alive(self) -> bool:
+        """Whether the workers and the scheduler are running (none has died)."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
+    @property
     def scheduled(self) -> int:
         """Number of resources with a pending due time."""
         return len(self._due)
@@ -107,6 +113,10 @@ class Controller:
             self._queued.discard(key)
             self._active.add(key)
             wake: datetime | None = None
+            # Every line logged during this reconcile names the resource (and the
+            # engine adds the rotation id): see auth0_rotator.logs.
+            resource_token = logs.resource.set(key)
+            rotation_token = logs.rotation.set(None)
             try:
                 wake = await self._reconcile(*key)
                 self._failures.pop(key, None)
@@ -126,6 +136,8 @@ class Controller:
                 )
                 wake = self._clock() + timedelta(seconds=delay)
             finally:
+                logs.rotation.reset(rotation_token)
+                logs.resource.reset(resource_token)
                 self.reconciles += 1
                 self._active.discard(key)
                 self._queue.task_done()

@@ -35,6 +35,7 @@ from typing import Any
 
 from kubernetes.aio.client import ApiException
 
+from auth0_rotator import logs
 from auth0_rotator.auth0 import (
     Auth0Client,
     Auth0Error,
@@ -50,6 +51,7 @@ from auth0_rotator.kube import (
     SecretConflict,
     decode_secret,
 )
+from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
 from auth0_rotator.rollout import (
     REVISION_ANNOTATION,
@@ -159,11 +161,16 @@ class RotationEngine:
     """Reconciles Auth0ClientSecrets: triggers, rotations, fetches, status and Events."""
 
     def __init__(
-        self, store: KubeStore, tenants: TenantRegistry, settings: EngineSettings | None = None
+        self,
+        store: KubeStore,
+        tenants: TenantRegistry,
+        settings: EngineSettings | None = None,
+        metrics: Metrics | None = None,
     ) -> None:
         self.store = store
         self.tenants = tenants
         self.settings = settings or EngineSettings()
+        self.metrics = metrics
         # What this process last wrote to or read from each staging Secret (by owner
         # uid): rotation id and values. Saves a read per step; the journal's phase
         # writes remain the fence against another process.
@@ -278,6 +285,11 @@ class RotationEngine:
             await self._patch(obj, {"conditions": conditions, **(extra or {})})
             if event and not same:
                 await self._event(obj, "Warning", reason, message)
+        if not same:
+            log.warning("Ready=False, %s: %s", reason, message)
+            if self.metrics is not None:
+                journal = (obj.get("status") or {}).get("rotation") or {}
+                self.metrics.failed(reason, journal.get("trigger"))
         wait = self.settings.retry_after if retry else self.settings.recheck_after
         raise _Stop(self.now + wait)
 
@@ -522,6 +534,8 @@ class RotationEngine:
                     "conditions": self._conditions(obj, ("RolloutComplete", ok, reason, message)),
                 },
             )
+            if ok == "True" and old.get("status") != "True" and self.metrics is not None:
+                self.metrics.rollout_completed((self.now - last).total_seconds())
             if old.get("reason") != reason and reason != "RollingOut":
                 kind = "Normal" if ok == "True" else "Warning"
                 await self._event(
@@ -685,6 +699,8 @@ class RotationEngine:
             claim=True,
         )
         await self._event(obj, "Normal", "RotationStarted", message)
+        logs.rotation.set(journal["id"])
+        log.info("rotation started (%s, %s)", decision.trigger, spec.strategy)
         _crash_point("claimed")
         # A new rotation id: nothing is staged for it yet (saves reading the staging Secret).
         self._staging_cache[owner.uid] = (journal["id"], {})
@@ -800,6 +816,7 @@ class RotationEngine:
         changed meanwhile, the write fails with :class:`Conflict` and the
         reconcile starts over from the journal.
         """
+        logs.rotation.set(str(journal.get("id") or "") or None)  # reset by the controller
         strategy = journal.get("strategy") or spec.strategy
         restarted = False
         rollout_wake: datetime | None = None
@@ -1014,6 +1031,11 @@ class RotationEngine:
         )
         await self._event(obj, "Normal", "Rotated", message)
         self._staging_cache.pop(owner.uid, None)
+        started = parse_time(journal.get("startedAt"))
+        seconds = (self.now - started).total_seconds() if started else None
+        log.info("rotation finished after %.1fs", seconds or 0.0)
+        if self.metrics is not None:
+            self.metrics.rotation_succeeded(str(journal.get("trigger") or ""), seconds)
 
     async def _deliver(
         self,

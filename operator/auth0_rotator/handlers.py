@@ -28,6 +28,7 @@ from auth0_rotator.auth0 import Auth0Error
 from auth0_rotator.controller import Controller
 from auth0_rotator.engine import EngineSettings, RotationEngine
 from auth0_rotator.kube import MANAGED_BY, OWNER_ANNOTATION, KubeStore
+from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import GROUP, VERSION, SpecError, TenantRef, TenantSpec
 from auth0_rotator.schedule import format_time
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
@@ -50,6 +51,8 @@ class OperatorContext:
     workers: int = 4
     extra_ca_file: str | None = None
     """A CA bundle trusted for every tenant in addition to the system CAs (local fakes)."""
+    metrics: Metrics | None = None
+    """Where handlers, engine and Auth0 clients report (the runtime serves it)."""
     scan_cluster: bool = True
     """Let kopf watch CRDs and namespaces (needed for namespace patterns like ``team-*``;
     needs RBAC to list/watch them, which the chart does not grant)."""
@@ -123,8 +126,15 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     settings.scanning.disabled = not ctx.scan_cluster
     ctx.api = aio_client.ApiClient(await cluster_configuration())
     ctx.store = KubeStore(ctx.api)
-    ctx.tenants = TenantRegistry(ctx.store, extra_ca_file=ctx.extra_ca_file)
-    ctx.engine = RotationEngine(ctx.store, ctx.tenants, ctx.engine_settings)
+    metrics = ctx.metrics
+    ctx.tenants = TenantRegistry(
+        ctx.store,
+        extra_ca_file=ctx.extra_ca_file,
+        observer=metrics.auth0_request if metrics is not None else None,
+    )
+    if metrics is not None:
+        metrics.budgets = ctx.tenants.budgets
+    ctx.engine = RotationEngine(ctx.store, ctx.tenants, ctx.engine_settings, metrics)
     ctx.controller = Controller(ctx.engine.reconcile, ctx.engine_settings.clock, ctx.workers)
     await ctx.controller.start()
     log.info("auth0-rotator started as %s", ctx.engine_settings.identity)
@@ -159,7 +169,11 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
     if type == "DELETED":
         ctx.controller.forget(key)
         ctx.tenant_users.get(tenant_key, set()).discard(key)
+        if ctx.metrics is not None:
+            ctx.metrics.resource_gone(*key)
         return
+    if ctx.metrics is not None:
+        ctx.metrics.resource_seen(*key, dict(body.status or {}))
     ctx.tenant_users.setdefault(tenant_key, set()).add(key)
     ctx.controller.enqueue(key)
 

@@ -14,13 +14,13 @@ import base64
 import contextlib
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from kubernetes.aio import client
 
 from auth0_rotator.model import GROUP, VERSION, TenantRef
-from auth0_rotator.schedule import format_time
+from auth0_rotator.schedule import format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue
 
 __all__ = [
@@ -44,6 +44,19 @@ _WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "Daemon
 """Restartable kinds and their names in the generated AppsV1Api method names."""
 _PLURAL = "auth0clientsecrets"
 _EVENT_BACKLOG = 1000
+_EVENT_WINDOW = timedelta(minutes=10)
+"""A repeat of an identical Event within this window is counted on the first one."""
+_EVENT_MEMORY = 4096
+"""Recent Events remembered for aggregation (oldest forgotten first)."""
+
+
+@dataclass
+class _SeenEvent:
+    name: str
+    count: int
+    last: datetime
+
+
 """Events waiting to be posted; beyond this they are dropped (Events are best effort)."""
 UNREAD: Any = object()
 """``write_owned_secret(existing=UNREAD)``: read the Secret before writing it."""
@@ -115,6 +128,8 @@ class KubeStore:
         self.custom: Any = client.CustomObjectsApi(api)
         self.apps: Any = client.AppsV1Api(api)
         self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_EVENT_BACKLOG)
+        self._recent_events: dict[tuple[Any, ...], _SeenEvent] = {}
+        self._last_event_nanos = 0
         self._event_task: asyncio.Task[None] | None = None
 
     def _plain(self, obj: Any) -> dict[str, Any]:
@@ -384,9 +399,14 @@ class KubeStore:
         """
         meta = obj.get("metadata") or {}
         stamp = format_time(now)
+        # Named like client-go's recorder: <object>.<hex nanoseconds>. Names sort in
+        # posting order, so `kubectl describe` (which sorts by lastTimestamp, to the
+        # second) keeps same-second Events in the order they happened.
+        nanos = max(int(now.timestamp() * 1e9), self._last_event_nanos + 1)
+        self._last_event_nanos = nanos
         body = {
             "metadata": {
-                "generateName": f"{meta.get('name')}.",
+                "name": f"{meta.get('name')}.{nanos:x}",
                 "namespace": meta.get("namespace"),
             },
             "involvedObject": {
@@ -412,11 +432,40 @@ class KubeStore:
         except asyncio.QueueFull:
             log.warning("event backlog full; dropped Event %s for %s", reason, meta.get("name"))
 
+    async def _post_event(self, namespace: str, body: dict[str, Any]) -> None:
+        """Create the Event, or count a repeat of a recent identical one (aggregation).
+
+        The same type, reason and message about the same object within
+        ``_EVENT_WINDOW`` bumps ``count`` and ``lastTimestamp`` of the Event
+        already posted, as client-go's EventCorrelator does, instead of adding one.
+        """
+        involved = body["involvedObject"]
+        key = (namespace, involved.get("uid"), body["type"], body["reason"], body["message"])
+        seen = self._recent_events.pop(key, None)
+        stamp = parse_time(body["lastTimestamp"])
+        if seen is not None and stamp is not None and stamp - seen.last < _EVENT_WINDOW:
+            count = seen.count + 1
+            try:
+                await self.core.patch_namespaced_event(
+                    seen.name, namespace, {"count": count, "lastTimestamp": body["lastTimestamp"]}
+                )
+                self._recent_events[key] = _SeenEvent(seen.name, count, stamp)
+                return
+            except client.ApiException as exc:
+                if exc.status != 404:  # gone (expired): post a new one below
+                    raise
+        created = await self.core.create_namespaced_event(namespace, body)
+        name = getattr(getattr(created, "metadata", None), "name", None) or body["metadata"]["name"]
+        if stamp is not None:
+            self._recent_events[key] = _SeenEvent(str(name), 1, stamp)
+            while len(self._recent_events) > _EVENT_MEMORY:
+                self._recent_events.pop(next(iter(self._recent_events)))
+
     async def _post_events(self) -> None:
         while True:
             namespace, body = await self._events.get()
             try:
-                await self.core.create_namespaced_event(namespace, body)
+                await self._post_event(namespace, body)
             except client.ApiException as exc:
                 log.debug("Event %s not posted: HTTP %s", body["reason"], exc.status)
             except Exception as exc:  # best effort: never the rotation's problem

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from typing import Any
@@ -28,6 +29,7 @@ from auth0_rotator import handlers
 from auth0_rotator.endpoints import Endpoint, serve
 from auth0_rotator.engine import EngineSettings
 from auth0_rotator.leader import LeaderElector, LeaseConfig
+from auth0_rotator.logs import configure_logging
 from auth0_rotator.metrics import Metrics
 
 __all__ = ["LeadershipLost", "OperatorOptions", "run_operator"]
@@ -71,20 +73,63 @@ class OperatorOptions:
     """CA bundle trusted for every tenant besides the system CAs (local fake tenants)."""
 
 
-def _log_format(name: str) -> kopf.LogFormat:
-    return kopf.LogFormat.JSON if name == "json" else kopf.LogFormat.FULL
+_WATCHED = ("auth0clientsecrets", "auth0tenants", "clusterauth0tenants", "secrets")
+"""Resources kopf watches for us (see handlers); each needs a live watch stream."""
+_WATCH_GRACE = 30.0
+"""Seconds a new leader gets to open its watch streams before liveness expects them."""
+
+
+def _watch_streams() -> dict[str, int]:
+    """Live kopf watch-stream tasks per resource plural ("watcher for PLURAL.VERSION...@NS")."""
+    alive: dict[str, int] = {}
+    for task in asyncio.all_tasks():
+        name = task.get_name()
+        if name.startswith("watcher for ") and not task.done():
+            plural = name.removeprefix("watcher for ").split(".", 1)[0]
+            alive[plural] = alive.get(plural, 0) + 1
+    return alive
 
 
 class _Status:
-    """What the liveness probe reports: alive while the current phase's task is."""
+    """What the liveness probe reports: the real health of the current role.
 
-    def __init__(self) -> None:
+    A standby is alive while it keeps trying for the Lease. A leader is alive
+    while kopf runs, our work queue runs, and a watch stream is open for every
+    resource we watch (after a short grace period to open them). With namespace
+    patterns only the cluster-scoped stream is required: matching namespaces
+    may not exist yet.
+    """
+
+    def __init__(self, context: handlers.OperatorContext, patterns: bool) -> None:
+        self.context = context
+        self.patterns = patterns
         self.role = "starting"
         self.task: asyncio.Task[Any] | None = None
+        self.leading_since = 0.0
+
+    def lead(self, task: asyncio.Task[Any]) -> None:
+        """The runtime started in ``task``."""
+        self.role, self.task, self.leading_since = "leader", task, time.monotonic()
 
     def health(self) -> tuple[bool, dict[str, Any]]:
-        alive = self.task is None or not self.task.done()
-        return alive, {"role": self.role}
+        """(alive, details) for the probe's JSON answer."""
+        details: dict[str, Any] = {"role": self.role}
+        if self.task is not None and self.task.done():
+            return False, {**details, "problem": f"{self.role} task ended"}
+        if self.role != "leader":
+            return True, details
+        streams = _watch_streams()
+        details["watchStreams"] = sum(streams.values())
+        if time.monotonic() - self.leading_since < _WATCH_GRACE:
+            return True, details
+        required = ("clusterauth0tenants",) if self.patterns else _WATCHED
+        missing = [plural for plural in required if not streams.get(plural)]
+        if missing:
+            return False, {**details, "problem": f"no watch stream for {', '.join(missing)}"}
+        controller = self.context.controller
+        if controller is None or not controller.alive:
+            return False, {**details, "problem": "work queue stopped"}
+        return True, details
 
 
 async def run_operator(
@@ -108,16 +153,16 @@ async def run_operator(
     # CRDs exist before the operator starts (Helm installs them first), so kopf
     # needs no list/watch on CRDs or namespaces, and the chart grants none.
     context.scan_cluster = any(set(ns) & set("*?[!") for ns in options.namespaces)
-    kopf.configure(verbose=options.verbose, log_format=_log_format(options.log_format))
-    logging.getLogger("auth0_rotator").setLevel(logging.DEBUG if options.verbose else logging.INFO)
-    metrics = Metrics()
-    status = _Status()
+    configure_logging(options.log_format, options.verbose)
+    metrics = context.metrics = Metrics()
+    status = _Status(context, patterns=context.scan_cluster)
     runners = await serve(options.liveness, status.health, options.metrics, metrics.registry)
     try:
         if options.leader_election is None:
             metrics.leader.set(1)
-            status.role = "leader"
-            await _run_kopf(options, context, stop_flag, ready_flag)
+            runtime = asyncio.ensure_future(_run_kopf(options, context, stop_flag, ready_flag))
+            status.lead(runtime)
+            await runtime
             return
         await _run_elected(
             options, options.leader_election, context, status, metrics, stop_flag, ready_flag
@@ -182,11 +227,10 @@ async def _run_elected(
         # up within its renew deadline), so its rotation journals are ours now.
         context.engine_settings = replace(context.engine_settings, stale_journal_after=timedelta(0))
         metrics.leader.set(1)
-        status.role = "leader"
         kopf_stop = asyncio.Event()
         runtime = asyncio.ensure_future(_run_kopf(options, context, kopf_stop, ready_flag))
         keeper = asyncio.ensure_future(elector.keep())
-        status.task = runtime
+        status.lead(runtime)
         await asyncio.wait({runtime, keeper, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
         kopf_stop.set()
         keeper_done = keeper.done()

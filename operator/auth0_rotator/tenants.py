@@ -11,10 +11,12 @@ none of them costs an Auth0 request.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+from collections.abc import Callable
 from typing import Any
 
-from auth0_rotator.auth0 import Auth0Client, ResponseObserver, TenantConnection
+from auth0_rotator.auth0 import Auth0Client, TenantConnection
 from auth0_rotator.kube import KubeStore, decode_secret
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
 
@@ -58,11 +60,12 @@ class TenantRegistry:
         self,
         store: KubeStore,
         *,
-        observer: ResponseObserver | None = None,
+        observer: Callable[[str, str, int], None] | None = None,
         extra_ca_file: str | None = None,
     ) -> None:
         self.store = store
         self._observer = observer
+        """Called with (tenant domain, endpoint, HTTP status) for every Auth0 answer."""
         self._extra_ca_file = extra_ca_file
         self._clients: dict[str, tuple[tuple[Any, ...], Auth0Client]] = {}
         self._retired: list[Auth0Client] = []
@@ -150,10 +153,23 @@ class TenantRegistry:
                     ca_file=self._extra_ca_file,
                     ca_pem=tenant.ca_bundle,
                 ),
-                observer=self._observer,
+                observer=(
+                    functools.partial(self._observer, tenant.domain) if self._observer else None
+                ),
             )
             self._clients[tenant.ref.key] = (version, auth0)
             return auth0
+
+    def budgets(self) -> dict[str, float]:
+        """Requests left per tenant domain: Auth0's last x-ratelimit-remaining, else ours."""
+        left: dict[str, float] = {}
+        for _, auth0 in self._clients.values():
+            budget = auth0.budget
+            remaining = budget.server_remaining
+            left[auth0.connection.domain] = float(
+                remaining if remaining is not None else budget.tokens
+            )
+        return left
 
     def forget(self, ref: TenantRef) -> None:
         """Drop the cached client of a deleted tenant (closed at shutdown)."""

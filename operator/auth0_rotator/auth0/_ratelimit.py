@@ -55,6 +55,11 @@ class RateBudget:
         self.server_remaining: int | None = None
         """The last ``x-ratelimit-remaining`` seen (for metrics)."""
 
+    @property
+    def tokens(self) -> float:
+        """Requests that may start now without waiting (the bucket's level)."""
+        return min(float(self.burst), self._tokens + (self._clock() - self._updated) * self.rate)
+
     def _refill(self) -> float:
         now = self._clock()
         self._tokens = min(float(self.burst), self._tokens + (now - self._updated) * self.rate)

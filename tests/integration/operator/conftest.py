@@ -22,11 +22,14 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
-from kubernetes import client
+from kubernetes import client, config
 
 from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator.endpoints import Endpoint
 from auth0_rotator.engine import EngineSettings
 from auth0_rotator.handlers import OperatorContext
+from auth0_rotator.logs import ResourceContext
 from auth0_rotator.runtime import OperatorOptions, run_operator
 from auth0_rotator.schedule import SystemClock
 from tests.integration.operator.harness import (
@@ -38,6 +41,7 @@ from tests.integration.operator.harness import (
     FakeTenant,
     Kube,
     OperatorProcess,
+    SuiteRecorder,
     make_tenant,
 )
 
@@ -100,8 +104,12 @@ class LogCapture(logging.Handler):
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
         self.lines: list[str] = []
+        self.records: list[logging.LogRecord] = []
+        # The operator's own handler does the same: resource and rotation of the task.
+        self.addFilter(ResourceContext())
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
         self.lines.append(self.format(record))
 
 
@@ -112,6 +120,9 @@ class RunningOperator:
     context: OperatorContext
     clock: SystemClock
     logs: LogCapture
+    recorder: SuiteRecorder
+    metrics_url: str
+    health_url: str
 
     def advance(self, delta: timedelta) -> None:
         """Move the operator's clock forward and let the scheduler notice."""
@@ -139,10 +150,13 @@ def operator(
     os.environ["KUBECONFIG"] = str(control_plane.kubeconfig)
     clock = SystemClock()
     context = OperatorContext()
+    metrics, health = Endpoint("127.0.0.1", free_port(), "/metrics"), free_port()
     options = OperatorOptions(
         namespaces=("t-*",),
         engine=EngineSettings(identity="test-operator", clock=clock, **TEST_ENGINE),
         extra_ca_file=str(fake_tenant.ca_file),
+        metrics=metrics,
+        liveness=Endpoint("127.0.0.1", health, "/healthz"),
     )
     stop, ready = threading.Event(), threading.Event()
     errors: list[BaseException] = []
@@ -154,6 +168,9 @@ def operator(
         except BaseException as exc:  # surfaced by the fixture
             errors.append(exc)
 
+    recorder = SuiteRecorder(
+        config.new_client_from_config(config_file=str(control_plane.kubeconfig))
+    )
     capture = LogCapture()
     capture.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s %(exc_info)s"))
     root = logging.getLogger()
@@ -164,10 +181,18 @@ def operator(
     thread.start()
     assert ready.wait(60), f"operator did not start: {errors}"
     try:
-        yield RunningOperator(context, clock, capture)
+        yield RunningOperator(
+            context,
+            clock,
+            capture,
+            recorder,
+            f"http://127.0.0.1:{metrics.port}/metrics",
+            f"http://127.0.0.1:{health}/healthz",
+        )
     finally:
         stop.set()
         thread.join(30)
+        recorder.stop()
         root.removeHandler(capture)
         root.setLevel(previous_level)
 

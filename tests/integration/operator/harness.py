@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import ssl
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from kubernetes import client
+from kubernetes import client, watch
 
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.engine import CRASH_ENV
@@ -292,3 +294,62 @@ class OperatorProcess:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(timeout=5)
+
+
+class SuiteRecorder:
+    """Everything the suite's operators publish, kept for the leak scan at the end.
+
+    Watches Events (all namespaces) and Auth0ClientSecrets in background threads
+    from the moment the operator fixture starts, so what was deleted with a test's
+    namespace is still scanned.
+    """
+
+    def __init__(self, api: client.ApiClient) -> None:
+        self.texts: list[str] = []
+        self._stop = threading.Event()
+        self._api = api
+        core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+        self._threads = [
+            threading.Thread(
+                target=self._follow, args=(core.list_event_for_all_namespaces,), daemon=True
+            ),
+            threading.Thread(
+                target=self._follow,
+                args=(
+                    functools.partial(
+                        custom.list_cluster_custom_object,
+                        "auth0rotator.dev",
+                        "v1alpha1",
+                        "auth0clientsecrets",
+                    ),
+                ),
+                daemon=True,
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def _follow(self, list_fn: Callable[..., Any]) -> None:
+        version = None
+        while not self._stop.is_set():
+            try:
+                for event in watch.Watch().stream(
+                    list_fn, resource_version=version, timeout_seconds=2
+                ):
+                    obj = event["object"]
+                    data = (
+                        obj
+                        if isinstance(obj, dict)
+                        else client.ApiClient().sanitize_for_serialization(obj)
+                    )
+                    version = (data.get("metadata") or {}).get("resourceVersion") or version
+                    self.texts.append(json.dumps(data, default=str))
+            except (client.exceptions.ApiException, OSError, ValueError):
+                version = None  # expired or cut: list again
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        """Stop watching."""
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(10)

@@ -1,4 +1,4 @@
-"""No secret value in logs, Events, status or annotations (SPEC §4).
+"""No secret value in logs, Events, status, metrics or annotations (SPEC §4).
 
 Runs after the other operator tests (file order) and scans everything they
 produced against every client secret the fake tenant ever issued.
@@ -7,6 +7,7 @@ produced against every client secret the fake tenant ever issued.
 from __future__ import annotations
 
 import json
+import urllib.request
 from typing import Any
 
 from kubernetes import client
@@ -34,14 +35,20 @@ def test_no_issued_secret_appears_in_logs_events_status_or_annotations(
 
     log_text = "\n".join(operator.logs.lines)
     for directory in set(OPERATOR_LOG_DIRS):
-        for path in directory.glob("operator-*.log"):
+        for path in directory.glob("*operator-*.log"):
             log_text += path.read_text(errors="replace")
     # The scan is only meaningful if it saw the operator's own lines.
     assert any("auth0-rotator started" in line for line in operator.logs.lines)
-    assert "rotate" in log_text
+    assert "rotation started" in log_text and "rotation finished" in log_text
 
     events = client.CoreV1Api(api).list_event_for_all_namespaces().items
     event_text = "\n".join(f"{e.reason} {e.message}" for e in events)
+    # Events and statuses of the whole session, also of namespaces deleted since.
+    recorded = "\n".join(operator.recorder.texts)
+    assert "RotationStarted" in recorded and "secretRevision" in recorded
+    with urllib.request.urlopen(operator.metrics_url, timeout=5) as response:  # noqa: S310
+        metrics_text = response.read().decode()
+    assert "auth0_rotator_rotations_total" in metrics_text
     objects_text = json.dumps(
         [{"status": o.get("status"), "metadata": o.get("metadata")} for o in _custom_objects(api)]
     )
@@ -55,6 +62,8 @@ def test_no_issued_secret_appears_in_logs_events_status_or_annotations(
     for where, text in (
         ("logs", log_text),
         ("events", event_text),
+        ("events and statuses recorded during the session", recorded),
+        ("metrics", metrics_text),
         ("status/metadata", objects_text),
         ("Secret labels/annotations", secret_meta),
     ):
