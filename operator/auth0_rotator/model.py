@@ -222,6 +222,13 @@ class TenantSpec:
         allowed_ns = spec.get("allowedNamespaces") if ref.kind == "ClusterAuth0Tenant" else None
         rate = spec.get("rateLimit") or {}
         allowed_ids = spec.get("allowedClientIds")
+        requests_per_second = float(rate.get("requestsPerSecond", 2))
+        burst = int(rate.get("burst", 10))
+        if requests_per_second < 0.1 or burst < 1:
+            # Admission refuses these now; objects stored before that still reach here.
+            raise SpecError(
+                "spec.rateLimit", "requestsPerSecond must be at least 0.1 and burst at least 1"
+            )
         return cls(
             ref=ref,
             domain=spec["domain"],
@@ -238,7 +245,7 @@ class TenantSpec:
             allowed_namespace_selector=(
                 allowed_ns.get("namespaceSelector") if allowed_ns is not None else None
             ),
-            requests_per_second=float(rate.get("requestsPerSecond", 2)),
-            burst=int(rate.get("burst", 10)),
+            requests_per_second=requests_per_second,
+            burst=burst,
             generation=int(body.get("metadata", {}).get("generation") or 0),
         )

@@ -77,3 +77,18 @@ def test_cron_in_a_time_zone_handles_daylight_saving() -> None:
 def test_cron_needs_five_fields() -> None:
     with pytest.raises(ScheduleError, match="5"):
         CronSchedule("0 3 * *", ZoneInfo("UTC"))
+
+
+def test_a_stored_tenant_with_a_zero_rate_is_refused_not_crashing() -> None:
+    from auth0_rotator.model import SpecError, TenantRef, TenantSpec
+
+    body = {
+        "metadata": {"name": "t", "namespace": "ns", "generation": 1},
+        "spec": {
+            "domain": "acme.eu.auth0.com",
+            "credentials": {"secretRef": {"name": "creds"}},
+            "rateLimit": {"requestsPerSecond": 0, "burst": 10},
+        },
+    }
+    with pytest.raises(SpecError, match=r"requestsPerSecond must be at least 0\.1"):
+        TenantSpec.parse(TenantRef("Auth0Tenant", "t", "ns"), body)
