@@ -85,7 +85,11 @@ Name of the leader-election Lease (in the release namespace).
 Image reference; the tag defaults to the chart's appVersion.
 */}}
 {{- define "auth0-rotator.image" -}}
+{{- if .Values.image.digest }}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest }}
+{{- else }}
 {{- printf "%s:%s" .Values.image.repository (default .Chart.AppVersion .Values.image.tag) }}
+{{- end }}
 {{- end }}
 
 {{/*
