@@ -10,14 +10,46 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from pathlib import Path
 
 import pytest
 
 from auth0_rotator.devcluster import KUBE_BIN_ENV, ControlPlane
+from tests.reliability import REPORT
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+FIGURES = pytest.StashKey[dict[str, float | str]]()
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> dict[str, float | str]:
+    """Figures of this reliability scenario run, for RELIABILITY.md (see tests/reliability.py)."""
+    found: dict[str, float | str] = {}
+    request.node.stash[FIGURES] = found
+    return found
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """Record each run of a ``reliability`` scenario with its outcome and figures."""
+    report = yield
+    marker = item.get_closest_marker("reliability")
+    # One entry per run: the call's outcome, or a setup that failed (no call follows).
+    counted = report.when == "call" or (report.when == "setup" and report.failed)
+    if marker is not None and counted:
+        REPORT.add(str(marker.args[0]), report.passed, item.stash.get(FIGURES, {}))
+    return report
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Write RELIABILITY.md when reliability scenarios ran."""
+    args = " ".join(str(a) for a in session.config.invocation_params.args)
+    REPORT.write(REPO / "RELIABILITY.md", f"pytest {args}".strip())
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

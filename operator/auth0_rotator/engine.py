@@ -175,6 +175,8 @@ class RotationEngine:
         # uid): rotation id and values. Saves a read per step; the journal's phase
         # writes remain the fence against another process.
         self._staging_cache: dict[str, tuple[str, dict[str, SecretValue]]] = {}
+        # Owner uid -> (not before, generation): Auth0 refused a journal's step.
+        self._held: dict[str, tuple[datetime, Any]] = {}
 
     @property
     def now(self) -> datetime:
@@ -820,6 +822,17 @@ class RotationEngine:
         strategy = journal.get("strategy") or spec.strategy
         restarted = False
         rollout_wake: datetime | None = None
+        retry_at = parse_time(journal.get("retryAt"))
+        if journal["phase"] == "Claimed" and retry_at is not None and self.now < retry_at:
+            return retry_at  # a refused rotate-secret waits; the failure is in Ready already
+        journal.pop("retryAt", None)
+        generation = obj["metadata"].get("generation")
+        held = self._held.get(owner.uid)
+        if held is not None and held[1] == generation and self.now < held[0]:
+            # Auth0 refused this journal's last step: our own status writes must not
+            # bring the call back before the failure's wake time (a spec edit does).
+            return held[0]
+        self._held.pop(owner.uid, None)
         try:
             if journal["phase"] == "Claimed":
                 if strategy == "Generate":
@@ -838,9 +851,16 @@ class RotationEngine:
                         value = await auth0.rotate_client_secret(spec.client_id)
                     except OutcomeUnknown:
                         value = await self._recover(obj, spec, journal, owner, auth0)
-                    except Auth0Error:
+                    except Auth0Error as exc:
                         # Definitely not applied (4xx, 429, never sent): back to Claimed,
-                        # so the trigger is retried rather than lost.
+                        # so the trigger is retried rather than lost, but not before
+                        # retryAt: the phase writes themselves wake this resource up again.
+                        wait = (
+                            self.settings.retry_after
+                            if exc.retryable
+                            else (self.settings.recheck_after)
+                        )
+                        journal["retryAt"] = format_time(self.now + wait)
                         await self._set_phase(obj, journal, "Claimed")
                         raise
                     _crash_point("auth0-written")
@@ -881,7 +901,12 @@ class RotationEngine:
                 _crash_point("delivered")
                 await self._finish(obj, spec, journal, owner)
         except Auth0Error as exc:
-            await self._auth0_failure(obj, exc)
+            try:
+                await self._auth0_failure(obj, exc)
+            except _Stop as stop:
+                if stop.wake_at is not None:
+                    self._held[owner.uid] = (stop.wake_at, obj["metadata"].get("generation"))
+                raise
         # Restart in the same reconcile: the new value is useless until pods read it.
         try:
             if not restarted:

@@ -306,3 +306,16 @@ async def test_a_tenant_ca_bundle_given_as_pem_text_is_trusted(
     async with Auth0Client(untrusted, retry=RetryPolicy(attempts=1)) as auth0:
         with pytest.raises(Auth0Unavailable, match="ConnectError"):
             await auth0.get_client_secret("app")
+
+
+def test_auth0_explanations_are_quoted_only_when_they_cannot_carry_a_secret() -> None:
+    from auth0_rotator.auth0._client import _quotable
+
+    why = (
+        "The client secret cannot be rotated for clients configured with the Private Key "
+        "JWT authentication method."
+    )
+    assert _quotable(why) == why
+    assert _quotable("invalid value Zq8xKp2LmN4vB7cD9eF1gH3jK5 for client_secret") == ""
+    assert _quotable("") == ""
+    assert len(_quotable("word " * 100)) <= 200

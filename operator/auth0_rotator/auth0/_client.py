@@ -491,6 +491,14 @@ def _path(client_id: str) -> str:
 
 def _kind(exc: BaseException) -> str:
     """A short description of a transport error that never includes request data."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return (
+                "its TLS certificate is not trusted; put the CA that signed it in the "
+                "tenant's spec.caBundle (verification cannot be turned off)"
+            )
+        seen = seen.__cause__ or seen.__context__
     return type(exc).__name__
 
 
@@ -543,10 +551,25 @@ def _management_error(
             scopes=scopes,
             status=403,
         )
+    said = _quotable(message)
     return InvalidRequest(
-        f"Auth0 rejected {endpoint} for {subject} (HTTP {status}{', ' + code if code else ''})",
+        f"Auth0 rejected {endpoint} for {subject} (HTTP {status}{', ' + code if code else ''})"
+        + (f": {said}" if said else ""),
         status=status,
     )
+
+
+_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-+/=.]{20,}")
+
+
+def _quotable(message: str) -> str:
+    """Auth0's own explanation, if it cannot carry a secret; else nothing.
+
+    Auth0 does not echo values in its errors, but nothing guarantees it: any
+    run of 20 or more token characters (every secret is longer) drops the text.
+    """
+    text = " ".join(message.split())[:200]
+    return "" if not text or _TOKEN_LIKE.search(text) else text
 
 
 _DEFAULT_SCOPES = {

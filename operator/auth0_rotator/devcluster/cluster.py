@@ -127,6 +127,22 @@ class ControlPlane:
         self.processes.clear()
         kill_recorded(self.state_dir)
 
+    def restart_apiserver(self, down_for: float = 2.0) -> None:
+        """Stop kube-apiserver, keep it down for ``down_for`` seconds, start it again.
+
+        Same arguments, port and etcd data: clients see refused connections, cut
+        watch streams, then the same cluster again (fault-injection tests).
+        """
+        index, old = next(
+            (i, p) for i, p in enumerate(self.processes) if p.name == "kube-apiserver"
+        )
+        argv = [str(a) for a in old.process.args]  # type: ignore[union-attr]
+        old.stop()
+        time.sleep(down_for)
+        self.processes[index] = ManagedProcess.start("kube-apiserver", argv, self.state_dir)
+        ctx = self._admin_ssl_context(self.state_dir / "pki")
+        self._wait("kube-apiserver /readyz", lambda: _http_ok(f"{self.server}/readyz", ctx))
+
     def __enter__(self) -> ControlPlane:
         return self.start()
 

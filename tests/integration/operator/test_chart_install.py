@@ -216,6 +216,25 @@ def _rotate_with_restart(
     events = client.CoreV1Api(api).list_namespaced_event(namespace).items
     assert {"Rotated", "Restarted"} <= {e.reason for e in events}
 
+    # More of the core scenarios under the same identity: drift repair, Rotate strategy.
+    client.CoreV1Api(api).delete_namespaced_secret("app", namespace)
+    kube.wait_ready(namespace, "app", reason="Restored")
+    kube.patch(namespace, "app", {"spec": {"strategy": "Rotate"}})
+    kube.annotate_rotate(namespace, "app", "chart-rbac-rotate")
+
+    def rotated_again() -> bool:
+        status = kube.get(namespace, "app").get("status") or {}
+        handled = status.get("lastRotateRequest") == "chart-rbac-rotate"
+        return handled and not status.get("rotation")
+
+    wait_for(rotated_again, 60, "a Rotate-strategy rotation")
+    rotations = [c for c in fake.calls(app_id) if c["endpoint"] == "rotate-secret"]
+    assert [c["status"] for c in rotations] == [200]
+    current = fake.client(app_id)
+    data = kube.secret(namespace, "app")
+    assert data is not None and data["client_secret"] == current["client_secret"]
+    assert current["secret_changes"] == 2
+
 
 def _no_denials(op: ChartOperator) -> None:
     log = op.text()
@@ -237,6 +256,7 @@ def _only_this_test_has_resources(api: client.ApiClient, namespace: str) -> None
     wait_for(alone, 120, "other tests' Auth0ClientSecrets to be gone")
 
 
+@pytest.mark.reliability("least privilege: rotation with restart under the chart's ServiceAccount")
 def test_default_install_rotates_and_restarts_as_the_chart_service_account(
     control_plane: ControlPlane,
     api: client.ApiClient,
@@ -274,6 +294,7 @@ def test_default_install_rotates_and_restarts_as_the_chart_service_account(
         client.CoreV1Api(api).delete_namespace(app_ns)
 
 
+@pytest.mark.reliability("namespace isolation: watchNamespaces identity denied other Secrets")
 def test_namespaced_install_works_in_its_namespace_and_is_denied_elsewhere(
     control_plane: ControlPlane,
     api: client.ApiClient,

@@ -33,6 +33,7 @@ POINTS = {
 }
 
 
+@pytest.mark.reliability("SIGKILL at every journal phase (both strategies), then restart")
 @pytest.mark.parametrize(
     ("strategy", "point"),
     [(s, p) for s, points in POINTS.items() for p in points],
@@ -47,6 +48,7 @@ def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotati
     app_id: str,
     processes: list[OperatorProcess],
     tmp_path: Path,
+    figures: dict[str, float | str],
 ) -> None:
     doomed = OperatorProcess(control_plane, fake_tenant, tmp_path, "op", crash_at=point)
     processes.append(doomed)
@@ -66,6 +68,8 @@ def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotati
     current = fake_tenant.client(app_id)
     data = kube.secret(crash_ns, "app")
     assert data is not None
+    figures["lost secrets"] = int(data["client_secret"] != current["client_secret"])
+    figures["doubled rotations"] = max(current["secret_changes"] - 1, 0)
     assert data["client_secret"] == current["client_secret"], "Secret must hold what Auth0 accepts"
     assert current["secret_changes"] == 1, (
         f"{strategy} changed the secret {current['secret_changes']}x"
@@ -76,6 +80,7 @@ def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotati
     wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
 
 
+@pytest.mark.reliability("two operator processes racing on one trigger (no Lease)")
 def test_two_operator_processes_racing_on_one_trigger_make_one_change(
     control_plane: ControlPlane,
     fake_tenant: FakeTenant,
@@ -103,6 +108,7 @@ def test_two_operator_processes_racing_on_one_trigger_make_one_change(
     assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
 
 
+@pytest.mark.reliability("restarting the operator rotates nothing")
 def test_restarting_the_operator_rotates_nothing(
     control_plane: ControlPlane,
     fake_tenant: FakeTenant,

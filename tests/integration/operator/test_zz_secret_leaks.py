@@ -10,6 +10,7 @@ import json
 import urllib.request
 from typing import Any
 
+import pytest
 from kubernetes import client
 
 from tests.integration.operator.conftest import RunningOperator
@@ -27,8 +28,12 @@ def _custom_objects(api: client.ApiClient) -> list[dict[str, Any]]:
     return found
 
 
+@pytest.mark.reliability("secret-leak scan: logs, Events, status, metrics, annotations")
 def test_no_issued_secret_appears_in_logs_events_status_or_annotations(
-    api: client.ApiClient, operator: RunningOperator, fake_tenant: FakeTenant
+    api: client.ApiClient,
+    operator: RunningOperator,
+    fake_tenant: FakeTenant,
+    figures: dict[str, float | str],
 ) -> None:
     secrets = {s for s in fake_tenant.issued_secrets() if len(s) >= 16} | {M2M_SECRET}
     assert len(secrets) > 20, "the suite should have issued many secrets"
@@ -68,4 +73,7 @@ def test_no_issued_secret_appears_in_logs_events_status_or_annotations(
         ("Secret labels/annotations", secret_meta),
     ):
         leaked = [s[:6] + "…" for s in secrets if s in text]
+        figures["leaked values"] = float(figures.get("leaked values", 0)) + len(leaked)
+        figures["values searched for"] = len(secrets)
+        figures[f"{where.split()[0]} scanned (kB)"] = round(len(text) / 1024)
         assert leaked == [], f"secret values found in {where}: {leaked}"
