@@ -304,7 +304,9 @@ async def test_a_tenant_ca_bundle_given_as_pem_text_is_trusted(
         domain=fake.domain, client_id="m2m", client_secret=SecretValue(m2m["client_secret"])
     )
     async with Auth0Client(untrusted, retry=RetryPolicy(attempts=1)) as auth0:
-        with pytest.raises(Auth0Unavailable, match="ConnectError"):
+        with pytest.raises(
+            Auth0Unavailable, match=r"TLS certificate is not trusted.*spec\.caBundle"
+        ):
             await auth0.get_client_secret("app")
 
 
