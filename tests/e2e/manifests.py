@@ -27,6 +27,7 @@ __all__ = [
     "example_documents",
     "fake_auth0_objects",
     "fake_domain",
+    "runnable",
 ]
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,6 +54,21 @@ def example_documents(*names: str) -> list[dict[str, Any]]:
     for name in names:
         text = _rewritten((REPO / "examples" / name).read_text())
         docs += [d for d in yaml.safe_load_all(text) if d]
+    return docs
+
+
+def runnable(docs: list[dict[str, Any]], image: str = IMAGE) -> list[dict[str, Any]]:
+    """The examples with their placeholder workload image replaced by one that runs in kind.
+
+    A real kubelet pulls images (kwok does not): the orders-api Deployment runs the
+    locally loaded operator image, sleeping, with its Secret-fed environment intact.
+    """
+    for doc in docs:
+        if doc.get("kind") == "Deployment":
+            for container in doc["spec"]["template"]["spec"]["containers"]:
+                container["image"] = image
+                container["imagePullPolicy"] = "Never"
+                container["command"] = ["python", "-c", "import time; time.sleep(10**9)"]
     return docs
 
 

@@ -27,6 +27,7 @@ from tests.e2e.manifests import (
     chart_values,
     example_documents,
     fake_auth0_objects,
+    runnable,
 )
 
 pytestmark = pytest.mark.e2e
@@ -103,11 +104,8 @@ def installed(kind_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> An
 def test_a_forced_rotation_reaches_auth0_the_secret_and_new_pods(installed: Any) -> None:
     cluster = installed
     cluster.kubectl("create", "namespace", APP_NS)
-    _apply(
-        cluster,
-        example_documents("auth0tenant.yaml", "orders-api.yaml", "auth0clientsecret.yaml"),
-        APP_NS,
-    )
+    docs = example_documents("auth0tenant.yaml", "orders-api.yaml", "auth0clientsecret.yaml")
+    _apply(cluster, runnable(docs), APP_NS)
     _wait(lambda: _ready_reason(cluster) == "Fetched", 180, "Ready=True Fetched")
     cluster.kubectl(
         "-n",

@@ -27,6 +27,7 @@ from tests.e2e.manifests import (
     example_documents,
     fake_auth0_objects,
     fake_domain,
+    runnable,
 )
 
 
@@ -112,7 +113,12 @@ def test_the_examples_pointed_at_the_in_cluster_fake_are_admitted(
     control_plane: ControlPlane, namespace: str
 ) -> None:
     control_plane.kubectl_run("apply", "-f", str(REPO / "crds"))
-    docs = example_documents("auth0tenant.yaml", "orders-api.yaml", "auth0clientsecret.yaml")
+    docs = runnable(
+        example_documents("auth0tenant.yaml", "orders-api.yaml", "auth0clientsecret.yaml")
+    )
+    deployment = next(d for d in docs if d["kind"] == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == "auth0-rotator-e2e:dev" and container["command"][0] == "python"
     out = control_plane.kubectl_run(
         "apply", "-n", namespace, "-f", "-", input_text=yaml.safe_dump_all(docs)
     )
