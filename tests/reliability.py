@@ -58,7 +58,9 @@ class Report:
     def render(self, command: str) -> str:
         """The Markdown document."""
         commit = _git("rev-parse", "--short", "HEAD") or "unknown"
-        dirty = " (with uncommitted changes)" if _git("status", "--porcelain") else ""
+        # The report itself does not count: an earlier run of this file may have written it.
+        changes = _git("status", "--porcelain", "--", ".", ":!RELIABILITY.md")
+        dirty = " (with uncommitted changes)" if changes else ""
         lines = [
             "# Reliability",
             "",
