@@ -82,6 +82,11 @@ class Controller:
         self._wake.set()
 
     @property
+    def queued(self) -> int:
+        """Keys waiting for a worker."""
+        return self._queue.qsize()
+
+    @property
     def alive(self) -> bool:
         """Whether the workers and the scheduler are running (none has died)."""
         return bool(self._tasks) and not any(task.done() for task in self._tasks)

@@ -135,7 +135,11 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     if metrics is not None:
         metrics.budgets = ctx.tenants.budgets
     ctx.engine = RotationEngine(ctx.store, ctx.tenants, ctx.engine_settings, metrics)
-    ctx.controller = Controller(ctx.engine.reconcile, ctx.engine_settings.clock, ctx.workers)
+    ctx.controller = controller = Controller(
+        ctx.engine.reconcile, ctx.engine_settings.clock, ctx.workers
+    )
+    if metrics is not None:
+        metrics.work = lambda: (controller.reconciles, controller.queued)
     await ctx.controller.start()
     log.info("auth0-rotator started as %s", ctx.engine_settings.identity)
 

@@ -25,7 +25,7 @@ from prometheus_client import (
     PlatformCollector,
     ProcessCollector,
 )
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from auth0_rotator import __version__
@@ -65,7 +65,7 @@ class _ResourceCollector(Collector):
     def __init__(self, metrics: Metrics) -> None:
         self._metrics = metrics
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def collect(self) -> Iterator[GaugeMetricFamily | CounterMetricFamily]:
         m = self._metrics
         now = m.wall_clock()
         last = GaugeMetricFamily(
@@ -99,6 +99,18 @@ class _ResourceCollector(Collector):
         for reason, count in sorted(counts.items()):
             by_reason.add_metric([reason], count)
         yield from (last, nxt, age, by_reason)
+        reconciles, queued = m.work()
+        done = CounterMetricFamily(
+            "auth0_rotator_reconciles",
+            "Reconciles finished by the work queue (successful or not).",
+        )
+        done.add_metric([], reconciles)
+        depth = GaugeMetricFamily(
+            "auth0_rotator_queue_depth", "Resources waiting for a worker (not yet reconciled)."
+        )
+        depth.add_metric([], queued)
+        yield done
+        yield depth
         budget = GaugeMetricFamily(
             "auth0_rotator_auth0_rate_limit_remaining",
             "Requests left in a tenant's rate budget: Auth0's x-ratelimit-remaining when it "
@@ -119,6 +131,8 @@ class Metrics:
         self.resources: dict[tuple[str, str], ResourceView] = {}
         self.budgets: Callable[[], dict[str, float]] = dict
         """Set by the runtime once tenants exist: tenant domain -> remaining requests."""
+        self.work: Callable[[], tuple[int, int]] = lambda: (0, 0)
+        """Set by the runtime once the work queue exists: (reconciles done, queued)."""
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         Info(
