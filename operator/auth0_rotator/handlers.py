@@ -16,7 +16,7 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from auth0_rotator.engine import EngineSettings, RotationEngine
 from auth0_rotator.kube import MANAGED_BY, OWNER_ANNOTATION, KubeStore
 from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import GROUP, VERSION, SpecError, TenantRef, TenantSpec
-from auth0_rotator.schedule import format_time
+from auth0_rotator.schedule import format_time, parse_time
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
 
 __all__ = ["PERSISTENCE_PREFIX", "OperatorContext", "cluster_configuration", "registry"]
@@ -216,9 +216,14 @@ async def _report_tenant(ref: TenantRef, body: dict[str, Any], ctx: OperatorCont
         "a management token was obtained",
         None,
     )
+    credentials: str | None = None
     try:
         tenant = TenantSpec.parse(ref, body)
         auth0 = await ctx.tenants.client(tenant)
+        credentials = ctx.tenants.credentials_version(tenant)
+        if _still_ready(body, credentials, ctx.engine_settings.clock()):
+            log.info("%s is Ready with these credentials; no token requested", ref.key)
+            return
         await auth0.tokens.get()
         if auth0.tokens.expires_at is not None:
             remaining = auth0.tokens.expires_at - time.monotonic()
@@ -229,9 +234,22 @@ async def _report_tenant(ref: TenantRef, body: dict[str, Any], ctx: OperatorCont
         status, reason, message = "False", "InvalidTenant", str(exc)
     except Auth0Error as exc:
         status, reason, message = "False", exc.reason, exc.message
-    conditions = (body.get("status") or {}).get("conditions") or []
-    old: dict[str, Any] = next((c for c in conditions if c.get("type") == "Ready"), {})
-    if (old.get("status"), old.get("reason"), old.get("message")) == (status, reason, message):
+    recorded = body.get("status") or {}
+    old: dict[str, Any] = next(
+        (c for c in recorded.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    if status == "True":
+        # Only a fresh token proves these credentials: record what it proved.
+        fresh = expires != recorded.get("tokenExpiresAt") or credentials != recorded.get(
+            "credentialsVersion"
+        )
+    else:
+        fresh = False
+    if not fresh and (old.get("status"), old.get("reason"), old.get("message")) == (
+        status,
+        reason,
+        message,
+    ):
         return
     now = format_time(ctx.engine_settings.clock())
     await ctx.store.patch_tenant_status(
@@ -244,11 +262,39 @@ async def _report_tenant(ref: TenantRef, body: dict[str, Any], ctx: OperatorCont
                     "status": status,
                     "reason": reason,
                     "message": message,
-                    "lastTransitionTime": now,
+                    "lastTransitionTime": (
+                        old.get("lastTransitionTime") or now if old.get("status") == status else now
+                    ),
                 }
             ],
             "tokenExpiresAt": expires,
+            "credentialsVersion": credentials if status == "True" else None,
         },
+    )
+
+
+_TOKEN_MARGIN = timedelta(minutes=10)
+
+
+def _still_ready(body: dict[str, Any], credentials: str | None, now: datetime) -> bool:
+    """Whether the tenant's status already proves these credentials (no token request needed).
+
+    True when Ready is True for this generation, with this resourceVersion of the
+    credentials Secret, and the token then obtained has not expired: an operator
+    restart then costs no Auth0 request per tenant. Anything else is checked again.
+    """
+    status = body.get("status") or {}
+    ready: dict[str, Any] = next(
+        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
+    )
+    expires = parse_time(status.get("tokenExpiresAt"))
+    return (
+        ready.get("status") == "True"
+        and credentials is not None
+        and status.get("credentialsVersion") == credentials
+        and status.get("observedGeneration") == (body.get("metadata") or {}).get("generation")
+        and expires is not None
+        and expires > now + _TOKEN_MARGIN
     )
 
 

@@ -160,6 +160,11 @@ class TenantRegistry:
             self._clients[tenant.ref.key] = (version, auth0)
             return auth0
 
+    def credentials_version(self, tenant: TenantSpec) -> str | None:
+        """The credentials Secret's resourceVersion behind the cached client of ``tenant``."""
+        cached = self._clients.get(tenant.ref.key)
+        return None if cached is None else str(cached[0][1])
+
     def budgets(self) -> dict[str, float]:
         """Requests left per tenant domain: Auth0's last x-ratelimit-remaining, else ours."""
         left: dict[str, float] = {}
