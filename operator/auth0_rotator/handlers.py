@@ -86,6 +86,10 @@ async def cluster_configuration() -> aio_client.Configuration:
         aio_config.load_incluster_config(client_configuration=configuration)
     else:
         await aio_config.load_kube_config(config_file=path, client_configuration=configuration)
+    # Like kopf's own watch connections: no $HTTPS_PROXY or ~/.netrc lookups for the
+    # Kubernetes API (a kubeconfig's proxy-url still applies). With trust_env, aiohttp
+    # reads both in a thread on every request: a third of the CPU at 10,000 resources.
+    configuration.client_session_kwargs = {"trust_env": False}
     return configuration
 
 
