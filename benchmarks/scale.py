@@ -12,7 +12,9 @@ fake tenant:
    every resource once and is empty, Auth0 calls made, rotations caused.
 
 Prints the figures and writes ``benchmarks/results/scale.json``. Not a test:
-it takes minutes per size.
+it takes minutes per size. With ``--profile`` each phase (start, idle,
+restart) is sampled with py-spy (``pip install py-spy``) and the functions
+holding most samples are added to the results.
 
     make bench-scale            # or: python benchmarks/scale.py --sizes 2000 --idle 120
 """
@@ -43,6 +45,8 @@ from auth0_rotator.devcluster.cluster import free_port
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"
 M2M_ID, M2M_SECRET = "bench-m2m", "bench-management-secret-for-the-local-fake-only"
+PROFILES = Path(tempfile.gettempdir()) / "auth0-rotator-profiles"
+"""Where ``--profile`` leaves py-spy's raw stacks (not committed: megabytes)."""
 NAMESPACES = 10
 WRITE_VERBS = ("POST", "PUT", "PATCH", "DELETE")
 OUR_RESOURCES = ("auth0clientsecrets", "auth0tenants", "secrets", "events")
@@ -72,6 +76,55 @@ def _api_writes(plane: ControlPlane) -> int:
     return total
 
 
+class Profiler:
+    """py-spy sampling one process until stopped; summarises where the samples fell."""
+
+    def __init__(self, pid: int, out: Path) -> None:
+        self.out = out
+        out.parent.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("py-spy")),
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "50",
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def stop(self) -> dict[str, Any]:
+        """Stop sampling; the top functions by own and by inclusive samples."""
+        self.proc.send_signal(signal.SIGINT)
+        self.proc.wait(timeout=60)
+        own: dict[str, int] = {}
+        inclusive: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines() if self.out.exists() else []:
+            stack, _, count_text = line.rpartition(" ")
+            count = int(count_text)
+            frames = [re.sub(r":\d+\)$", ")", f) for f in stack.split(";") if f]
+            if not frames:
+                continue
+            total += count
+            own[frames[-1]] = own.get(frames[-1], 0) + count
+            for frame in set(frames):
+                inclusive[frame] = inclusive.get(frame, 0) + count
+
+        def top(table: dict[str, int]) -> list[tuple[str, float]]:
+            ranked = sorted(table.items(), key=lambda item: -item[1])[:15]
+            return [(name, round(100 * n / max(total, 1), 1)) for name, n in ranked]
+
+        return {"samples": total, "own_percent": top(own), "inclusive_percent": top(inclusive)}
+
+
 def _scrape(port: int) -> dict[str, float]:
     text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
     found: dict[str, float] = {}
@@ -93,6 +146,8 @@ class Bench:
         self.fake: subprocess.Popen[str] | None = None
         self.operator: subprocess.Popen[bytes] | None = None
         self.api: Any = None
+        self.namespaces = [f"s-{n}" for n in range(NAMESPACES)]
+        """The namespaces the operator serves."""
 
     def start(self) -> None:
         """Control plane with the CRDs, and the fake tenant with the M2M application."""
@@ -153,10 +208,38 @@ class Bench:
             timeout=30,
         )
 
+    def create_tenant(self, namespace: str, rate: float, burst: int) -> None:
+        """The namespace, its credentials Secret and Auth0Tenant ``default`` (the fake)."""
+        core: Any = client.CoreV1Api(self.api)
+        core.create_namespace({"metadata": {"name": namespace}})
+        core.create_namespaced_secret(
+            namespace,
+            {
+                "metadata": {"name": "creds"},
+                "stringData": {"client_id": M2M_ID, "client_secret": M2M_SECRET},
+            },
+        )
+        custom: Any = client.CustomObjectsApi(self.api)
+        custom.create_namespaced_custom_object(
+            "auth0rotator.dev",
+            "v1alpha1",
+            namespace,
+            "auth0tenants",
+            {
+                "apiVersion": "auth0rotator.dev/v1alpha1",
+                "kind": "Auth0Tenant",
+                "metadata": {"name": "default"},
+                "spec": {
+                    "domain": f"127.0.0.1:{self.fake_port}",
+                    "credentials": {"secretRef": {"name": "creds"}},
+                    "rateLimit": {"requestsPerSecond": rate, "burst": burst},
+                },
+            },
+        )
+
     def populate(self) -> float:
         """Create the tenants and N resources; return the seconds it took."""
         began = time.monotonic()
-        core: Any = client.CoreV1Api(self.api)
         custom: Any = client.CustomObjectsApi(self.api)
         with self.http as http:
 
@@ -165,32 +248,8 @@ class Bench:
 
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(make_client, range(self.size)))
-        for n in range(NAMESPACES):
-            ns = f"s-{n}"
-            core.create_namespace({"metadata": {"name": ns}})
-            core.create_namespaced_secret(
-                ns,
-                {
-                    "metadata": {"name": "creds"},
-                    "stringData": {"client_id": M2M_ID, "client_secret": M2M_SECRET},
-                },
-            )
-            custom.create_namespaced_custom_object(
-                "auth0rotator.dev",
-                "v1alpha1",
-                ns,
-                "auth0tenants",
-                {
-                    "apiVersion": "auth0rotator.dev/v1alpha1",
-                    "kind": "Auth0Tenant",
-                    "metadata": {"name": "default"},
-                    "spec": {
-                        "domain": f"127.0.0.1:{self.fake_port}",
-                        "credentials": {"secretRef": {"name": "creds"}},
-                        "rateLimit": {"requestsPerSecond": 500, "burst": 500},
-                    },
-                },
-            )
+        for ns in self.namespaces:
+            self.create_tenant(ns, rate=500, burst=500)
 
         # Schedules spread over the week, one fire per minute slot, on the six days
         # other than today (UTC): nothing is due while the idle cost is measured.
@@ -226,7 +285,7 @@ class Bench:
                     "-m",
                     "auth0_rotator.cli",
                     "run",
-                    *[arg for n in range(NAMESPACES) for arg in ("-n", f"s-{n}")],
+                    *[arg for ns in self.namespaces for arg in ("-n", ns)],
                     "--extra-ca-file",
                     str(self.work / "tls" / "ca.crt"),
                     "--metrics",
@@ -283,8 +342,9 @@ class Bench:
         self.plane.stop()
 
 
-def measure(size: int, idle: float) -> dict[str, Any]:
+def measure(size: int, idle: float, profile: bool = False) -> dict[str, Any]:
     """All figures for one size."""
+    profiles: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix=f"scale-{size}-") as tmp:
         bench = Bench(size, Path(tmp))
         try:
@@ -294,20 +354,38 @@ def measure(size: int, idle: float) -> dict[str, Any]:
             began = time.monotonic()
             bench.start_operator(Path(tmp) / "operator.log")
             assert bench.operator is not None
+            profiler = (
+                Profiler(bench.operator.pid, PROFILES / f"start-{size}.txt") if profile else None
+            )
             while bench.ready_count() < size:
                 time.sleep(5)
             initial = time.monotonic() - began
+            if profiler is not None:
+                profiles["start"] = profiler.stop()
             _, _, peak_kb = _proc_stat(bench.operator.pid)
             print(
                 f"[{size}] all Ready {initial:.0f}s after start; peak RSS {peak_kb / 1024:.0f} MB"
             )
 
-            time.sleep(10)  # let the last status echoes settle
+            # Idle starts once the work queue has drained (the watch events caused by
+            # the last status writes are still being handled when all are Ready).
+            settle = time.monotonic()
+            while _scrape(bench.metrics_port)["auth0_rotator_queue_depth"]:
+                time.sleep(1)
+            time.sleep(5)
+            settled = time.monotonic() - settle
             cpu0, _, _ = _proc_stat(bench.operator.pid)
             writes0, calls0 = _api_writes(bench.plane), bench.auth0_calls()
+            reconciles0 = _scrape(bench.metrics_port)["auth0_rotator_reconciles_total"]
+            profiler = (
+                Profiler(bench.operator.pid, PROFILES / f"idle-{size}.txt") if profile else None
+            )
             time.sleep(idle)
             cpu1, rss_kb, peak_kb = _proc_stat(bench.operator.pid)
+            if profiler is not None:
+                profiles["idle"] = profiler.stop()
             writes1, calls1 = _api_writes(bench.plane), bench.auth0_calls()
+            reconciles1 = _scrape(bench.metrics_port)["auth0_rotator_reconciles_total"]
             minutes = idle / 60
             idle_figures = {
                 "seconds": idle,
@@ -315,6 +393,8 @@ def measure(size: int, idle: float) -> dict[str, Any]:
                 "steady_rss_mb": round(rss_kb / 1024, 1),
                 "auth0_requests_per_minute": round((calls1 - calls0) / minutes, 2),
                 "api_writes_per_minute": round((writes1 - writes0) / minutes, 2),
+                "reconciles_per_minute": round((reconciles1 - reconciles0) / minutes, 2),
+                "seconds_until_queue_drained_after_all_ready": round(settled, 1),
             }
             print(f"[{size}] idle: {idle_figures}", flush=True)
 
@@ -323,6 +403,9 @@ def measure(size: int, idle: float) -> dict[str, Any]:
             bench.operator.wait(timeout=60)
             began = time.monotonic()
             bench.start_operator(Path(tmp) / "operator-2.log")
+            profiler = (
+                Profiler(bench.operator.pid, PROFILES / f"restart-{size}.txt") if profile else None
+            )
             while True:
                 time.sleep(1)
                 try:
@@ -334,8 +417,11 @@ def measure(size: int, idle: float) -> dict[str, Any]:
                     and not seen["auth0_rotator_queue_depth"]
                 ):
                     break
+            restarted = time.monotonic() - began
+            if profiler is not None:
+                profiles["restart"] = profiler.stop()
             restart = {
-                "seconds_until_every_resource_handled": round(time.monotonic() - began, 1),
+                "seconds_until_every_resource_handled": round(restarted, 1),
                 "auth0_calls": bench.auth0_calls() - calls0,
                 "rotations_caused": bench.rotations() - rotations0,
             }
@@ -347,6 +433,7 @@ def measure(size: int, idle: float) -> dict[str, Any]:
                 "peak_rss_mb": round(peak_kb / 1024, 1),
                 "idle": idle_figures,
                 "restart": restart,
+                **({"profiles": profiles} if profiles else {}),
             }
         finally:
             bench.stop()
@@ -357,8 +444,10 @@ def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000])
     parser.add_argument("--idle", type=float, default=300.0, help="idle seconds to measure")
+    parser.add_argument("--profile", action="store_true", help="sample each phase with py-spy")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="results file")
     args = parser.parse_args()
-    results = [measure(size, args.idle) for size in args.sizes]
+    results = [measure(size, args.idle, args.profile) for size in args.sizes]
     report = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
@@ -373,10 +462,10 @@ def main() -> int:
         },
         "results": results,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2) + "\n")
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(report, indent=2) + "\n")
     print(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}")
+    print(f"wrote {args.output}")
     return 0
 
 
