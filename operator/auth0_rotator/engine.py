@@ -73,6 +73,9 @@ ROTATE_ANNOTATION = "auth0rotator.dev/rotate"
 SECRET_KEY_ANNOTATION = "auth0rotator.dev/client-secret-key"
 """On a target Secret: which key holds the client secret (to relocate it)."""
 CRASH_ENV = "AUTH0_ROTATOR_TEST_CRASH_AT"
+
+_DECIDING_METADATA = ("generation", "annotations", "labels", "deletionTimestamp", "uid")
+"""Metadata a reconcile decides on; a status write that finds any of it changed is no echo."""
 """Test hook: SIGKILL this process when the named point is reached (see ``_crash_point``)."""
 
 
@@ -234,7 +237,7 @@ class RotationEngine:
         tenant, auth0 = await self._tenant(obj, spec)
         if decision.action == "fetch":
             await self._fetch(obj, spec, decision, owner, tenant, auth0)
-            return self._next_wake(spec, status)
+            return self._next_wake(spec, obj.get("status") or {})
         return await self._rotate(obj, spec, decision, owner, tenant, auth0, secret)
 
     # -- helpers: reporting ------------------------------------------------------------
@@ -250,7 +253,16 @@ class RotationEngine:
             status,
             resource_version=meta.get("resourceVersion") if claim else None,
         )
-        obj["metadata"] = updated["metadata"]
+        new_meta = updated["metadata"]
+        if all(meta.get(f) == new_meta.get(f) for f in _DECIDING_METADATA):
+            # Nobody changed what this reconcile decided on: its watch event is an echo.
+            self.store.expect_echo(
+                "auth0clientsecrets",
+                meta["namespace"],
+                meta["name"],
+                str(new_meta.get("resourceVersion")),
+            )
+        obj["metadata"] = new_meta
         obj["status"] = updated.get("status") or {}
         return updated
 

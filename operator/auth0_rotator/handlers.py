@@ -62,6 +62,8 @@ class OperatorContext:
     engine: RotationEngine | None = None
     controller: Controller | None = None
     tenant_users: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
+    tenant_seen: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    """Per tenant: (generation, Ready status) when its users were last reconciled for it."""
 
 
 def _context(memo: Any) -> OperatorContext:
@@ -177,22 +179,33 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
     if type == "DELETED":
         ctx.controller.forget(key)
         ctx.tenant_users.get(tenant_key, set()).discard(key)
+        if ctx.store is not None:
+            ctx.store.forget_echo("auth0clientsecrets", *key)
         if ctx.metrics is not None:
             ctx.metrics.resource_gone(*key)
         return
     if ctx.metrics is not None:
         ctx.metrics.resource_seen(*key, dict(body.status or {}))
     ctx.tenant_users.setdefault(tenant_key, set()).add(key)
+    if ctx.store is not None and ctx.store.is_echo(
+        "auth0clientsecrets", *key, body.metadata.get("resourceVersion")
+    ):
+        return  # our own status write: the reconcile that made it knew all of this
     ctx.controller.enqueue(key)
 
 
 @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
-async def managed_secret_event(body: kopf.Body, memo: Any, **_: Any) -> None:
+async def managed_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
     """A managed Secret changed or vanished: its owner checks for drift."""
     ctx = _context(memo)
     owner = (body.metadata.annotations or {}).get(OWNER_ANNOTATION)
-    if ctx.controller is None or not owner or "/" not in owner:
+    if ctx.controller is None or ctx.store is None or not owner or "/" not in owner:
         return
+    where = (body.metadata.namespace or "", body.metadata.name or "")
+    if type == "DELETED":
+        ctx.store.forget_echo("secrets", *where)
+    elif ctx.store.is_echo("secrets", *where, body.metadata.get("resourceVersion")):
+        return  # our own write, and nothing else changed since
     namespace, name = owner.split("/", 1)
     ctx.controller.enqueue((namespace, name))
 
@@ -202,10 +215,19 @@ async def _tenant_event(
 ) -> None:
     if ctx.controller is None or ctx.tenants is None or ctx.store is None:
         return
-    users = ctx.tenant_users.get(ref.key, set())
-    for key in sorted(users):
-        ctx.controller.enqueue(key)
+    # Users depend on the tenant's spec and readiness, not on the rest of its status
+    # (our own writes of it, such as tokenExpiresAt, must not reconcile them all).
+    conditions = (body.get("status") or {}).get("conditions") or []
+    seen = (
+        (body.get("metadata") or {}).get("generation"),
+        next((c.get("status") for c in conditions if c.get("type") == "Ready"), None),
+    )
+    if event_type != "MODIFIED" or ctx.tenant_seen.get(ref.key) != seen:
+        for key in sorted(ctx.tenant_users.get(ref.key, set())):
+            ctx.controller.enqueue(key)
+    ctx.tenant_seen[ref.key] = seen
     if event_type == "DELETED":
+        ctx.tenant_seen.pop(ref.key, None)
         ctx.tenants.forget(ref)
         return
     await _report_tenant(ref, body, ctx)

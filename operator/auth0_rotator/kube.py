@@ -131,6 +131,33 @@ class KubeStore:
         self._recent_events: dict[tuple[Any, ...], _SeenEvent] = {}
         self._last_event_nanos = 0
         self._event_task: asyncio.Task[None] | None = None
+        self._echoes: dict[tuple[str, str, str], str] = {}
+
+    # -- our own writes, as the watch will show them ------------------------------------------
+
+    def expect_echo(self, kind: str, namespace: str, name: str, resource_version: str) -> None:
+        """Note that this process wrote ``resource_version`` of an object, knowing all of it.
+
+        The watch event for that version then needs no reconcile: the writer
+        already acted on everything it shows.
+        """
+        self._echoes[(kind, namespace, name)] = resource_version
+
+    def is_echo(self, kind: str, namespace: str, name: str, resource_version: str | None) -> bool:
+        """Whether a watch event shows exactly this process's latest write of that object.
+
+        Each expected version answers ``True`` once; any other version (someone
+        else's change, or our write overtaken by one) answers ``False``.
+        """
+        key = (kind, namespace, name)
+        if resource_version is not None and self._echoes.get(key) == resource_version:
+            del self._echoes[key]
+            return True
+        return False
+
+    def forget_echo(self, kind: str, namespace: str, name: str) -> None:
+        """The object is gone: expect nothing of it any more."""
+        self._echoes.pop((kind, namespace, name), None)
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         sanitize: Any = self.api.sanitize_for_serialization
@@ -299,7 +326,9 @@ class KubeStore:
                 if existing is None:
                     raise Conflict(f"Secret {owner.namespace}/{name} changed meanwhile") from None
             else:
-                return str(created.metadata.resource_version)
+                version = str(created.metadata.resource_version)
+                self.expect_echo("secrets", owner.namespace, name, version)
+                return version
         if not self.is_owned_by(existing, owner):
             raise SecretConflict(owner.namespace, name, self.owner_of(existing))
         meta = existing.get("metadata") or {}
@@ -328,7 +357,10 @@ class KubeStore:
             if exc.status == 409:
                 raise Conflict(f"Secret {owner.namespace}/{name} changed meanwhile") from None
             raise
-        return str(updated.metadata.resource_version)
+        # resourceVersion-checked: the new version holds nothing but this write.
+        version = str(updated.metadata.resource_version)
+        self.expect_echo("secrets", owner.namespace, name, version)
+        return version
 
     async def delete_owned_secret(self, owner: OwnerInfo, name: str) -> None:
         """Delete a Secret if (and only if) ``owner`` manages it."""

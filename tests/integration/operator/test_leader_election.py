@@ -255,9 +255,19 @@ def test_a_leader_whose_lease_is_taken_stops_and_exits(
     processes.append(alpha)
     wait_for(lambda: probes.leader() == 1.0, 30, "alpha leads")
     leases = client.CoordinationV1Api(kube.api)
-    current = leases.read_namespaced_lease(lease, crash_ns)
-    current.spec.holder_identity = "intruder"  # e.g. alpha was partitioned away
-    leases.replace_namespaced_lease(lease, crash_ns, current)
+
+    def take() -> bool:
+        current = leases.read_namespaced_lease(lease, crash_ns)
+        current.spec.holder_identity = "intruder"  # e.g. alpha was partitioned away
+        try:
+            leases.replace_namespaced_lease(lease, crash_ns, current)
+        except client.ApiException as exc:
+            if exc.status == 409:  # alpha renewed in between: read again
+                return False
+            raise
+        return True
+
+    wait_for(take, 30, "the lease taken from alpha")
 
     code = alpha.wait_killed(timeout=30)
     assert code == 1, alpha.log.read_text()[-2000:]

@@ -1,0 +1,69 @@
+"""Echoes: the watch event of our own write is skipped only when it shows nothing new."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from auth0_rotator.engine import RotationEngine
+from auth0_rotator.kube import KubeStore
+from auth0_rotator.tenants import TenantRegistry
+
+
+def test_each_expected_version_is_an_echo_once() -> None:
+    store = KubeStore(cast(Any, None))
+    store.expect_echo("secrets", "ns", "app", "7")
+    assert not store.is_echo("secrets", "ns", "app", "6")  # someone else's change
+    assert not store.is_echo("secrets", "ns", "other", "7")
+    assert store.is_echo("secrets", "ns", "app", "7")
+    assert not store.is_echo("secrets", "ns", "app", "7")
+    store.expect_echo("secrets", "ns", "app", "9")
+    store.forget_echo("secrets", "ns", "app")
+    assert not store.is_echo("secrets", "ns", "app", "9")
+
+
+class _Store:
+    def __init__(self, answer: dict[str, Any]) -> None:
+        self.answer = answer
+        self.expected: list[tuple[str, str, str, str]] = []
+
+    async def patch_status(self, *_: Any, **__: Any) -> dict[str, Any]:
+        return self.answer
+
+    def expect_echo(self, kind: str, namespace: str, name: str, version: str) -> None:
+        self.expected.append((kind, namespace, name, version))
+
+
+def _meta(**changes: Any) -> dict[str, Any]:
+    meta = {
+        "namespace": "ns",
+        "name": "app",
+        "uid": "u",
+        "generation": 2,
+        "annotations": {"a": "1"},
+        "labels": {},
+        "resourceVersion": "10",
+    }
+    meta.update(changes)
+    return meta
+
+
+@pytest.mark.parametrize(
+    ("changed", "echo"),
+    [
+        ({}, True),
+        ({"generation": 3}, False),  # the spec changed while we reconciled
+        ({"annotations": {"a": "1", "auth0rotator.dev/rotate": "now"}}, False),
+        ({"deletionTimestamp": "2026-11-29T00:00:00Z"}, False),
+    ],
+)
+async def test_status_write_is_expected_back_only_if_nothing_else_changed(
+    changed: dict[str, Any], echo: bool
+) -> None:
+    store = _Store({"metadata": _meta(resourceVersion="11", **changed), "status": {"x": 1}})
+    engine = RotationEngine(cast(KubeStore, store), cast(TenantRegistry, None))
+    obj: dict[str, Any] = {"metadata": _meta(), "status": {}}
+    await engine._patch(obj, {"x": 1})
+    assert store.expected == ([("auth0clientsecrets", "ns", "app", "11")] if echo else [])
+    assert obj["metadata"]["resourceVersion"] == "11"
