@@ -180,7 +180,7 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
         ctx.controller.forget(key)
         ctx.tenant_users.get(tenant_key, set()).discard(key)
         if ctx.store is not None:
-            ctx.store.forget_echo("auth0clientsecrets", *key)
+            ctx.store.is_deletion_echo("auth0clientsecrets", *key)  # forget what was expected
         if ctx.metrics is not None:
             ctx.metrics.resource_gone(*key)
         return
@@ -203,7 +203,8 @@ async def managed_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) 
         return
     where = (body.metadata.namespace or "", body.metadata.name or "")
     if type == "DELETED":
-        ctx.store.forget_echo("secrets", *where)
+        if ctx.store.is_deletion_echo("secrets", *where):
+            return  # we deleted it (a finished rotation's staging Secret)
     elif ctx.store.is_echo("secrets", *where, body.metadata.get("resourceVersion")):
         return  # our own write, and nothing else changed since
     namespace, name = owner.split("/", 1)

@@ -117,6 +117,10 @@ def _encode(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+_DELETED = "<deleted>"
+"""What :meth:`KubeStore.expect_echo` records for an object this process deleted."""
+
+
 class KubeStore:
     """Reads and writes what the operator manages, through one async API client."""
 
@@ -132,6 +136,8 @@ class KubeStore:
         self._last_event_nanos = 0
         self._event_task: asyncio.Task[None] | None = None
         self._echoes: dict[tuple[str, str, str], str] = {}
+        # Staging Secrets this process wrote and has not deleted: (namespace, name) -> version.
+        self._staging_versions: dict[tuple[str, str], str] = {}
 
     # -- our own writes, as the watch will show them ------------------------------------------
 
@@ -155,9 +161,9 @@ class KubeStore:
             return True
         return False
 
-    def forget_echo(self, kind: str, namespace: str, name: str) -> None:
-        """The object is gone: expect nothing of it any more."""
-        self._echoes.pop((kind, namespace, name), None)
+    def is_deletion_echo(self, kind: str, namespace: str, name: str) -> bool:
+        """Whether a DELETED event is for an object this process just deleted itself."""
+        return self._echoes.pop((kind, namespace, name), None) == _DELETED
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         sanitize: Any = self.api.sanitize_for_serialization
@@ -327,7 +333,7 @@ class KubeStore:
                     raise Conflict(f"Secret {owner.namespace}/{name} changed meanwhile") from None
             else:
                 version = str(created.metadata.resource_version)
-                self.expect_echo("secrets", owner.namespace, name, version)
+                self._wrote_secret(owner.namespace, name, version, role)
                 return version
         if not self.is_owned_by(existing, owner):
             raise SecretConflict(owner.namespace, name, self.owner_of(existing))
@@ -359,11 +365,35 @@ class KubeStore:
             raise
         # resourceVersion-checked: the new version holds nothing but this write.
         version = str(updated.metadata.resource_version)
-        self.expect_echo("secrets", owner.namespace, name, version)
+        self._wrote_secret(owner.namespace, name, version, role)
         return version
 
+    def _wrote_secret(self, namespace: str, name: str, version: str, role: str) -> None:
+        self.expect_echo("secrets", namespace, name, version)
+        if role == "staging":
+            self._staging_versions[(namespace, name)] = version
+
     async def delete_owned_secret(self, owner: OwnerInfo, name: str) -> None:
-        """Delete a Secret if (and only if) ``owner`` manages it."""
+        """Delete a Secret if (and only if) ``owner`` manages it.
+
+        A staging Secret this process wrote is deleted on the condition that it is
+        still the version written (no read needed); anything else is read first.
+        """
+        known = self._staging_versions.pop((owner.namespace, name), None)
+        if known is not None:
+            try:
+                await self.core.delete_namespaced_secret(
+                    name, owner.namespace, body={"preconditions": {"resourceVersion": known}}
+                )
+            except client.ApiException as exc:
+                if exc.status == 404:
+                    return
+                if exc.status != 409:
+                    raise
+                # Changed since we wrote it: decide from what it is now.
+            else:
+                self.expect_echo("secrets", owner.namespace, name, _DELETED)
+                return
         existing = await self.read_secret(owner.namespace, name)
         if existing is None or not self.is_owned_by(existing, owner):
             return
@@ -372,6 +402,8 @@ class KubeStore:
         except client.ApiException as exc:
             if exc.status != 404:
                 raise
+        else:
+            self.expect_echo("secrets", owner.namespace, name, _DELETED)
 
     # -- workloads ---------------------------------------------------------------------------
 

@@ -19,8 +19,8 @@ def test_each_expected_version_is_an_echo_once() -> None:
     assert store.is_echo("secrets", "ns", "app", "7")
     assert not store.is_echo("secrets", "ns", "app", "7")
     store.expect_echo("secrets", "ns", "app", "9")
-    store.forget_echo("secrets", "ns", "app")
-    assert not store.is_echo("secrets", "ns", "app", "9")
+    assert not store.is_deletion_echo("secrets", "ns", "app")  # deleted by someone else
+    assert not store.is_echo("secrets", "ns", "app", "9")  # and forgotten
 
 
 class _Store:
