@@ -43,7 +43,8 @@ class Controller:
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
-        self._dirty: set[Key] = set()
+        self._dirty: dict[Key, list[Callable[[], bool]] | None] = {}
+        """Keys changed while reconciled: their echo checks (``None``: a real change)."""
         self._due: dict[Key, datetime] = {}
         self._heap: list[tuple[datetime, int, Key]] = []
         self._seq = itertools.count()
@@ -55,10 +56,22 @@ class Controller:
 
     # -- feeding ----------------------------------------------------------------------
 
-    def enqueue(self, key: Key) -> None:
-        """Reconcile ``key`` soon (once, however often this is called meanwhile)."""
+    def enqueue(self, key: Key, echo: Callable[[], bool] | None = None) -> None:
+        """Reconcile ``key`` soon (once, however often this is called meanwhile).
+
+        ``echo`` tells whether the event behind this call only shows a write of
+        our own; it is asked once the key is not being reconciled (the reconcile
+        may not have noted its write yet), and a ``True`` answer skips the call.
+        """
         if key in self._active:
-            self._dirty.add(key)
+            if echo is None:
+                self._dirty[key] = None
+            else:
+                checks = self._dirty.setdefault(key, [])
+                if checks is not None:
+                    checks.append(echo)
+        elif echo is not None and echo():
+            return
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
@@ -147,8 +160,10 @@ class Controller:
                 self._active.discard(key)
                 self._queue.task_done()
             if key in self._dirty:
-                self._dirty.discard(key)
-                self.enqueue(key)
+                checks = self._dirty.pop(key)
+                # Ask every check: each consumes the expectation it matched.
+                if checks is None or not all([check() for check in checks]):
+                    self.enqueue(key)
             if wake is not None:
                 self.schedule(key, wake)
 

@@ -12,9 +12,11 @@ annotations and adds no finalizers to anybody's objects.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -187,11 +189,8 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
     if ctx.metrics is not None:
         ctx.metrics.resource_seen(*key, dict(body.status or {}))
     ctx.tenant_users.setdefault(tenant_key, set()).add(key)
-    if ctx.store is not None and ctx.store.is_echo(
-        "auth0clientsecrets", *key, body.metadata.get("resourceVersion")
-    ):
-        return  # our own status write: the reconcile that made it knew all of this
-    ctx.controller.enqueue(key)
+    # Our own status write needs no reconcile: the one that made it knew all of this.
+    ctx.controller.enqueue(key, _echo_check(ctx, "auth0clientsecrets", key, body))
 
 
 @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
@@ -202,13 +201,25 @@ async def managed_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) 
     if ctx.controller is None or ctx.store is None or not owner or "/" not in owner:
         return
     where = (body.metadata.namespace or "", body.metadata.name or "")
-    if type == "DELETED":
-        if ctx.store.is_deletion_echo("secrets", *where):
-            return  # we deleted it (a finished rotation's staging Secret)
-    elif ctx.store.is_echo("secrets", *where, body.metadata.get("resourceVersion")):
-        return  # our own write, and nothing else changed since
+    store = ctx.store
     namespace, name = owner.split("/", 1)
-    ctx.controller.enqueue((namespace, name))
+    if type == "DELETED":
+        # Deleted by us (a finished rotation's staging Secret), or drift to repair.
+        ctx.controller.enqueue(
+            (namespace, name), functools.partial(store.is_deletion_echo, "secrets", *where)
+        )
+    else:
+        ctx.controller.enqueue((namespace, name), _echo_check(ctx, "secrets", where, body))
+
+
+def _echo_check(
+    ctx: OperatorContext, kind: str, where: tuple[str, str], body: kopf.Body
+) -> Callable[[], bool] | None:
+    """Whether the event showing ``body`` is the echo of our own write (asked later)."""
+    if ctx.store is None:
+        return None
+    version = body.metadata.get("resourceVersion")
+    return functools.partial(ctx.store.is_echo, kind, *where, version)
 
 
 async def _tenant_event(

@@ -117,6 +117,9 @@ def _encode(value: str) -> str:
     return base64.b64encode(value.encode()).decode()
 
 
+_ECHOES_KEPT = 8
+"""Own writes remembered per object whose watch events have not been seen (kopf may
+merge events, so some never are)."""
 _DELETED = "<deleted>"
 """What :meth:`KubeStore.expect_echo` records for an object this process deleted."""
 
@@ -135,7 +138,7 @@ class KubeStore:
         self._recent_events: dict[tuple[Any, ...], _SeenEvent] = {}
         self._last_event_nanos = 0
         self._event_task: asyncio.Task[None] | None = None
-        self._echoes: dict[tuple[str, str, str], str] = {}
+        self._echoes: dict[tuple[str, str, str], list[str]] = {}
         # Staging Secrets this process wrote and has not deleted: (namespace, name) -> version.
         self._staging_versions: dict[tuple[str, str], str] = {}
 
@@ -147,23 +150,28 @@ class KubeStore:
         The watch event for that version then needs no reconcile: the writer
         already acted on everything it shows.
         """
-        self._echoes[(kind, namespace, name)] = resource_version
+        versions = self._echoes.setdefault((kind, namespace, name), [])
+        versions.append(resource_version)
+        del versions[:-_ECHOES_KEPT]
 
     def is_echo(self, kind: str, namespace: str, name: str, resource_version: str | None) -> bool:
-        """Whether a watch event shows exactly this process's latest write of that object.
+        """Whether a watch event shows exactly one of this process's recent writes of an object.
 
         Each expected version answers ``True`` once; any other version (someone
         else's change, or our write overtaken by one) answers ``False``.
         """
         key = (kind, namespace, name)
-        if resource_version is not None and self._echoes.get(key) == resource_version:
+        versions = self._echoes.get(key)
+        if resource_version is None or not versions or resource_version not in versions:
+            return False
+        versions.remove(resource_version)
+        if not versions:
             del self._echoes[key]
-            return True
-        return False
+        return True
 
     def is_deletion_echo(self, kind: str, namespace: str, name: str) -> bool:
         """Whether a DELETED event is for an object this process just deleted itself."""
-        return self._echoes.pop((kind, namespace, name), None) == _DELETED
+        return _DELETED in self._echoes.pop((kind, namespace, name), [])
 
     def _plain(self, obj: Any) -> dict[str, Any]:
         sanitize: Any = self.api.sanitize_for_serialization

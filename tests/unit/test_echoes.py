@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any, cast
 
 import pytest
 
+from auth0_rotator.controller import Controller
 from auth0_rotator.engine import RotationEngine
 from auth0_rotator.kube import KubeStore
+from auth0_rotator.schedule import SystemClock
 from auth0_rotator.tenants import TenantRegistry
 
 
@@ -67,3 +71,59 @@ async def test_status_write_is_expected_back_only_if_nothing_else_changed(
     await engine._patch(obj, {"x": 1})
     assert store.expected == ([("auth0clientsecrets", "ns", "app", "11")] if echo else [])
     assert obj["metadata"]["resourceVersion"] == "11"
+
+
+def _answer(value: bool) -> Callable[[], bool]:
+    return lambda: value
+
+
+async def _controller_run(events_during: list[bool | None]) -> int:
+    """Reconciles of one key when ``events_during`` arrive while its first reconcile runs.
+
+    Each entry is an event: ``True``/``False`` an echo check's answer, ``None`` no check.
+    """
+    runs = 0
+    started, release = asyncio.Event(), asyncio.Event()
+
+    async def reconcile(namespace: str, name: str) -> None:
+        nonlocal runs
+        runs += 1
+        started.set()
+        await release.wait()
+
+    controller = Controller(reconcile, SystemClock(), workers=1)
+    await controller.start()
+    try:
+        controller.enqueue(("ns", "app"))
+        await started.wait()
+        for answer in events_during:
+            controller.enqueue(("ns", "app"), None if answer is None else _answer(answer))
+        release.set()
+        # Finished reconciles catch up with started ones and nothing is left queued.
+        while controller.reconciles < runs or controller.queued:  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+        return runs
+    finally:
+        await controller.stop()
+
+
+@pytest.mark.parametrize(
+    ("events", "runs"),
+    [
+        ([True, True], 1),  # only echoes of the reconcile's own writes
+        ([True, False], 2),  # and someone else's change
+        ([None], 2),  # a change without a check
+        ([], 1),
+    ],
+)
+async def test_changes_during_a_reconcile_rerun_it_unless_all_are_echoes(
+    events: list[bool | None], runs: int
+) -> None:
+    assert await _controller_run(events) == runs
+
+
+async def test_an_echo_of_an_idle_key_is_dropped_and_a_change_is_queued() -> None:
+    controller = Controller(lambda *_: asyncio.sleep(0, None), SystemClock(), workers=1)
+    controller.enqueue(("ns", "a"), lambda: True)
+    controller.enqueue(("ns", "b"), lambda: False)
+    assert controller.queued == 1
