@@ -46,6 +46,8 @@ from scale import Bench
 RESULTS = Path(__file__).resolve().parent / "results" / "burst.json"
 NAMESPACE = "burst"
 GROUP, VERSION, PLURAL = "auth0rotator.dev", "v1alpha1", "auth0clientsecrets"
+OPERATOR_WRITES = ("auth0clientsecrets", "auth0tenants", "secrets", "events")
+"""Resources the operator writes (kwok and the controllers write nodes and leases)."""
 
 
 def api_requests(plane: ControlPlane) -> Counter[str]:
@@ -246,7 +248,10 @@ def measure(size: int, rate: float, burst: int, lead: float, timeout: float) -> 
     not_ready = sum(1 for i in items if not _ready(i))
     by_endpoint = Counter(f"{c['endpoint']} {c['status']}" for c in calls)
     writes = {
-        k: v for k, v in requests.items() if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE")
+        k: v
+        for k, v in requests.items()
+        if k.split()[0] in ("POST", "PUT", "PATCH", "DELETE")
+        and k.split()[1].split("/")[0] in OPERATOR_WRITES
     }
     reads = {k: v for k, v in requests.items() if k.split()[0] in ("GET", "LIST") and v}
     return {
