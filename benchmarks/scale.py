@@ -13,7 +13,7 @@ fake tenant:
 
 Prints the figures and writes ``benchmarks/results/scale.json``. Not a test:
 it takes minutes per size. With ``--profile`` each phase (start, idle,
-restart) is sampled with py-spy (``pip install py-spy``) and the functions
+restart) is sampled with py-spy (``.venv/bin/pip install py-spy``) and the functions
 holding most samples are added to the results.
 
     make bench-scale            # or: python benchmarks/scale.py --sizes 2000 --idle 120
