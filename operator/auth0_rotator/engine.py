@@ -160,6 +160,21 @@ def _condition(
     return [c for c in conditions if c.get("type") != ctype] + [new]
 
 
+def _merged(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """``base`` after a JSON merge patch (RFC 7386): what the API server should answer."""
+    result = dict(base)
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        elif isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = _merged(result[key], value)
+        elif isinstance(value, dict):
+            result[key] = _merged({}, value)
+        else:
+            result[key] = value
+    return result
+
+
 class RotationEngine:
     """Reconciles Auth0ClientSecrets: triggers, rotations, fetches, status and Events."""
 
@@ -254,8 +269,11 @@ class RotationEngine:
             resource_version=meta.get("resourceVersion") if claim else None,
         )
         new_meta = updated["metadata"]
-        if all(meta.get(f) == new_meta.get(f) for f in _DECIDING_METADATA):
-            # Nobody changed what this reconcile decided on: its watch event is an echo.
+        if all(meta.get(f) == new_meta.get(f) for f in _DECIDING_METADATA) and (
+            updated.get("status") or {}
+        ) == _merged(obj.get("status") or {}, status):
+            # Nobody changed what this reconcile decided on, nor wrote status meanwhile
+            # (another process's journal, say): its watch event is an echo.
             self.store.expect_echo(
                 "auth0clientsecrets",
                 meta["namespace"],

@@ -9,7 +9,7 @@ from typing import Any, cast
 import pytest
 
 from auth0_rotator.controller import Controller
-from auth0_rotator.engine import RotationEngine
+from auth0_rotator.engine import RotationEngine, _merged
 from auth0_rotator.kube import KubeStore
 from auth0_rotator.schedule import SystemClock
 from auth0_rotator.tenants import TenantRegistry
@@ -57,6 +57,8 @@ def _meta(**changes: Any) -> dict[str, Any]:
     ("changed", "echo"),
     [
         ({}, True),
+        # A status write by someone else (another process's journal):
+        ({"status": {"x": 1, "observedGeneration": 2, "rotation": {"id": "theirs"}}}, False),
         ({"generation": 3}, False),  # the spec changed while we reconciled
         ({"annotations": {"a": "1", "auth0rotator.dev/rotate": "now"}}, False),
         ({"deletionTimestamp": "2026-11-29T00:00:00Z"}, False),
@@ -65,7 +67,9 @@ def _meta(**changes: Any) -> dict[str, Any]:
 async def test_status_write_is_expected_back_only_if_nothing_else_changed(
     changed: dict[str, Any], echo: bool
 ) -> None:
-    store = _Store({"metadata": _meta(resourceVersion="11", **changed), "status": {"x": 1}})
+    changed = dict(changed)
+    status = changed.pop("status", {"x": 1, "observedGeneration": 2})
+    store = _Store({"metadata": _meta(resourceVersion="11", **changed), "status": status})
     engine = RotationEngine(cast(KubeStore, store), cast(TenantRegistry, None))
     obj: dict[str, Any] = {"metadata": _meta(), "status": {}}
     await engine._patch(obj, {"x": 1})
@@ -127,3 +131,14 @@ async def test_an_echo_of_an_idle_key_is_dropped_and_a_change_is_queued() -> Non
     controller.enqueue(("ns", "a"), lambda: True)
     controller.enqueue(("ns", "b"), lambda: False)
     assert controller.queued == 1
+
+
+def test_merge_patch_result_is_predicted() -> None:
+    base = {"a": 1, "rotation": {"id": "r", "phase": "Staged"}, "conditions": [1]}
+    patch = {"rotation": {"phase": "Applied"}, "a": None, "conditions": [2], "new": {"k": "v"}}
+    assert _merged(base, patch) == {
+        "rotation": {"id": "r", "phase": "Applied"},
+        "conditions": [2],
+        "new": {"k": "v"},
+    }
+    assert base["rotation"] == {"id": "r", "phase": "Staged"}  # not modified in place
