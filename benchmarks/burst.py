@@ -76,31 +76,12 @@ class BurstBench(Bench):
     def populate(self) -> float:
         """The tenant, its credentials and ``size`` resources with a far-away schedule."""
         began = time.monotonic()
-        custom: Any = client.CustomObjectsApi(self.api)
         with self.http as http:
-            for i in range(self.size):
-                http.post("/_fake/clients", json={"client_id": f"c-{i}"}).raise_for_status()
             limit = {"requests_per_second": self.rate, "burst": self.burst}
             http.put("/_fake/settings", json={"rate_limit": limit}).raise_for_status()
         self.create_tenant(NAMESPACE, self.rate, self.burst)
         far = _cron(datetime.now(UTC) + timedelta(days=3))
-
-        def make(i: int) -> None:
-            custom.create_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                NAMESPACE,
-                PLURAL,
-                {
-                    "apiVersion": f"{GROUP}/{VERSION}",
-                    "kind": "Auth0ClientSecret",
-                    "metadata": {"name": f"app-{i}"},
-                    "spec": {"clientId": f"c-{i}", "schedule": far},
-                },
-            )
-
-        with ThreadPoolExecutor(8) as pool:
-            list(pool.map(make, range(self.size)))
+        self.create_resources(lambda _: (NAMESPACE, far))
         return time.monotonic() - began
 
     def items(self) -> list[dict[str, Any]]:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -237,9 +238,11 @@ class Bench:
             },
         )
 
-    def populate(self) -> float:
-        """Create the tenants and N resources; return the seconds it took."""
-        began = time.monotonic()
+    def create_resources(self, place: Callable[[int], tuple[str, str]]) -> None:
+        """Fake clients ``c-<i>`` and Auth0ClientSecrets ``app-<i>`` for i < N.
+
+        ``place(i)`` gives resource i's namespace and cron schedule.
+        """
         custom: Any = client.CustomObjectsApi(self.api)
         with self.http as http:
 
@@ -248,20 +251,13 @@ class Bench:
 
             with ThreadPoolExecutor(8) as pool:
                 list(pool.map(make_client, range(self.size)))
-        for ns in self.namespaces:
-            self.create_tenant(ns, rate=500, burst=500)
-
-        # Schedules spread over the week, one fire per minute slot, on the six days
-        # other than today (UTC): nothing is due while the idle cost is measured.
-        today = (datetime.now(UTC).isoweekday()) % 7  # cron: 0 = Sunday
 
         def make_resource(i: int) -> None:
-            day = (today + 1 + (i // 1440) % 6) % 7
-            schedule = f"{i % 60} {(i // 60) % 24} * * {day}"
+            namespace, schedule = place(i)
             custom.create_namespaced_custom_object(
                 "auth0rotator.dev",
                 "v1alpha1",
-                f"s-{i % NAMESPACES}",
+                namespace,
                 "auth0clientsecrets",
                 {
                     "apiVersion": "auth0rotator.dev/v1alpha1",
@@ -273,6 +269,21 @@ class Bench:
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(make_resource, range(self.size)))
+
+    def populate(self) -> float:
+        """Create the tenants and N resources; return the seconds it took."""
+        began = time.monotonic()
+        for ns in self.namespaces:
+            self.create_tenant(ns, rate=500, burst=500)
+        # Schedules spread over the week, one fire per minute slot, on the six days
+        # other than today (UTC): nothing is due while the idle cost is measured.
+        today = (datetime.now(UTC).isoweekday()) % 7  # cron: 0 = Sunday
+
+        def place(i: int) -> tuple[str, str]:
+            day = (today + 1 + (i // 1440) % 6) % 7
+            return f"s-{i % NAMESPACES}", f"{i % 60} {(i // 60) % 24} * * {day}"
+
+        self.create_resources(place)
         return time.monotonic() - began
 
     def start_operator(self, log: Path) -> None:

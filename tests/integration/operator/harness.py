@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -231,6 +232,19 @@ class Kube:
 
 OPERATOR_LOG_DIRS: list[Path] = []
 """Where operator subprocesses wrote their logs during this session (leak scan)."""
+
+
+def fetched_apps(
+    kube: Kube, fake: FakeTenant, namespace: str, prefix: str, count: int
+) -> list[str]:
+    """``count`` new Auth0 applications, each with an Auth0ClientSecret ``app-<n>``, all Fetched."""
+    clients = [f"{prefix}-{uuid.uuid4().hex[:8]}" for _ in range(count)]
+    for n, client_id in enumerate(clients):
+        fake.create_client(client_id)
+        kube.create(namespace, a0cs_body(f"app-{n}", client_id))
+    for n in range(count):
+        kube.wait_ready(namespace, f"app-{n}", reason="Fetched")
+    return clients
 
 
 class OperatorProcess:

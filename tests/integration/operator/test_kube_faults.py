@@ -26,7 +26,7 @@ from tests.integration.operator.harness import (
     FakeTenant,
     Kube,
     OperatorProcess,
-    a0cs_body,
+    fetched_apps,
     make_tenant,
     wait_for,
 )
@@ -80,12 +80,7 @@ def test_an_api_server_restart_mid_rotation_loses_and_doubles_nothing(
     client.CoreV1Api(api).create_namespace({"metadata": {"name": namespace}})
     make_tenant(api, namespace, "default", M2M_ID, M2M_SECRET)
     processes.append(OperatorProcess(own_plane, fake_tenant, tmp_path, "restart"))
-    clients = [f"kf-{uuid.uuid4().hex[:8]}" for _ in range(5)]
-    for n, client_id in enumerate(clients):
-        fake_tenant.create_client(client_id)
-        kube.create(namespace, a0cs_body(f"app-{n}", client_id))
-    for n in range(5):
-        kube.wait_ready(namespace, f"app-{n}", reason="Fetched")
+    clients = fetched_apps(kube, fake_tenant, namespace, "kf", 5)
 
     for n in range(5):
         kube.annotate_rotate(namespace, f"app-{n}", "before-restart")
@@ -115,12 +110,7 @@ def test_concurrent_writers_cause_conflicts_but_not_losses_or_doubles(
     fake_tenant: FakeTenant,
     figures: Figures,
 ) -> None:
-    clients = [f"cf-{uuid.uuid4().hex[:8]}" for _ in range(3)]
-    for n, client_id in enumerate(clients):
-        fake_tenant.create_client(client_id)
-        kube.create(tenant_ns, a0cs_body(f"app-{n}", client_id))
-    for n in range(3):
-        kube.wait_ready(tenant_ns, f"app-{n}", reason="Fetched")
+    clients = fetched_apps(kube, fake_tenant, tenant_ns, "cf", 3)
 
     stop = threading.Event()
     writes = [0]

@@ -29,6 +29,7 @@ from tests.integration.operator.harness import (
     Kube,
     OperatorProcess,
     a0cs_body,
+    fetched_apps,
     wait_for,
 )
 from tests.integration.operator.test_leader_election import Probes, _elected
@@ -202,12 +203,7 @@ def test_fifty_rotations_with_a_standby_and_a_killed_leader_make_fifty_changes(
         for name in ("alpha", "beta")
     }
     processes.extend(started.values())
-    clients = [f"ha-{uuid.uuid4().hex[:8]}" for _ in range(10)]
-    for n, client_id in enumerate(clients):
-        fake_tenant.create_client(client_id)
-        kube.create(crash_ns, a0cs_body(f"app-{n}", client_id))
-    for n in range(10):
-        kube.wait_ready(crash_ns, f"app-{n}", reason="Fetched")
+    clients = fetched_apps(kube, fake_tenant, crash_ns, "ha", 10)
 
     killed = ""
     takeover = 0.0
