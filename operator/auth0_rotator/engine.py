@@ -73,10 +73,10 @@ ROTATE_ANNOTATION = "auth0rotator.dev/rotate"
 SECRET_KEY_ANNOTATION = "auth0rotator.dev/client-secret-key"
 """On a target Secret: which key holds the client secret (to relocate it)."""
 CRASH_ENV = "AUTH0_ROTATOR_TEST_CRASH_AT"
+"""Test hook: SIGKILL this process when the named point is reached (see ``_crash_point``)."""
 
 _DECIDING_METADATA = ("generation", "annotations", "labels", "deletionTimestamp", "uid")
 """Metadata a reconcile decides on; a status write that finds any of it changed is no echo."""
-"""Test hook: SIGKILL this process when the named point is reached (see ``_crash_point``)."""
 
 
 def staging_secret_name(resource_name: str) -> str:
