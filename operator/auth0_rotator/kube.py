@@ -13,6 +13,8 @@ import asyncio
 import base64
 import contextlib
 import logging
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,6 +46,9 @@ _WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "Daemon
 """Restartable kinds and their names in the generated AppsV1Api method names."""
 _PLURAL = "auth0clientsecrets"
 _EVENT_BACKLOG = 1000
+"""Events waiting to be posted; beyond this they are dropped (Events are best effort)."""
+_EVENT_HOLD = 1.0
+"""Seconds an Event waits at most for rotations in their critical steps (see ``holding_events``)."""
 _EVENT_WINDOW = timedelta(minutes=10)
 """A repeat of an identical Event within this window is counted on the first one."""
 _EVENT_MEMORY = 4096
@@ -57,7 +62,6 @@ class _SeenEvent:
     last: datetime
 
 
-"""Events waiting to be posted; beyond this they are dropped (Events are best effort)."""
 UNREAD: Any = object()
 """``write_owned_secret(existing=UNREAD)``: read the Secret before writing it."""
 
@@ -134,7 +138,12 @@ class KubeStore:
         self.core: Any = client.CoreV1Api(api)
         self.custom: Any = client.CustomObjectsApi(api)
         self.apps: Any = client.AppsV1Api(api)
-        self._events: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue(_EVENT_BACKLOG)
+        self._events: asyncio.Queue[tuple[str, dict[str, Any], float]] = asyncio.Queue(
+            _EVENT_BACKLOG
+        )
+        self._holds = 0
+        self._unheld = asyncio.Event()
+        self._unheld.set()
         self._recent_events: dict[tuple[Any, ...], _SeenEvent] = {}
         self._last_event_nanos = 0
         self._event_task: asyncio.Task[None] | None = None
@@ -295,6 +304,7 @@ class KubeStore:
         owner_reference: dict[str, Any] | None,
         role: str = "target",
         existing: dict[str, Any] | None = UNREAD,
+        create_only: bool = False,
     ) -> str:
         """Create or update a Secret ``owner`` manages; return its new resourceVersion.
 
@@ -302,7 +312,8 @@ class KubeStore:
         keys are left alone. A Secret owned by anyone else raises
         :class:`SecretConflict` and is not touched. ``existing`` saves the read
         when the caller has the Secret already (``None``: believed absent); the
-        write is resourceVersion-checked against it either way.
+        write is resourceVersion-checked against it either way. With
+        ``create_only`` an existing Secret is never touched: :class:`Conflict`.
         """
         data = {
             k: _encode(v.reveal() if isinstance(v, SecretValue) else v) for k, v in values.items()
@@ -314,6 +325,8 @@ class KubeStore:
             OWNER_UID_ANNOTATION: owner.uid,
             KEYS_ANNOTATION: ",".join(sorted(values)),
         }
+        if create_only:
+            existing = None
         assumed = existing is not UNREAD
         if not assumed:
             existing = await self.read_secret(owner.namespace, name)
@@ -335,6 +348,8 @@ class KubeStore:
             except client.ApiException as exc:
                 if exc.status != 409:
                     raise
+                if create_only:
+                    raise Conflict(f"Secret {owner.namespace}/{name} exists already") from None
                 # Only a guess was wrong (e.g. a leftover): read it and update it.
                 existing = await self.read_secret(owner.namespace, name) if assumed else None
                 if existing is None:
@@ -381,11 +396,15 @@ class KubeStore:
         if role == "staging":
             self._staging_versions[(namespace, name)] = version
 
-    async def delete_owned_secret(self, owner: OwnerInfo, name: str) -> None:
+    async def delete_owned_secret(
+        self, owner: OwnerInfo, name: str, *, only_as_written: bool = False
+    ) -> None:
         """Delete a Secret if (and only if) ``owner`` manages it.
 
         A staging Secret this process wrote is deleted on the condition that it is
         still the version written (no read needed); anything else is read first.
+        With ``only_as_written`` nothing but that version is ever deleted: a
+        Secret someone wrote since is left alone.
         """
         known = self._staging_versions.pop((owner.namespace, name), None)
         if known is not None:
@@ -402,6 +421,8 @@ class KubeStore:
             else:
                 self.expect_echo("secrets", owner.namespace, name, _DELETED)
                 return
+        if only_as_written:
+            return
         existing = await self.read_secret(owner.namespace, name)
         if existing is None or not self.is_owned_by(existing, owner):
             return
@@ -500,7 +521,7 @@ class KubeStore:
         if self._event_task is None:
             self._event_task = asyncio.create_task(self._post_events())
         try:
-            self._events.put_nowait((str(meta.get("namespace")), body))
+            self._events.put_nowait((str(meta.get("namespace")), body, time.monotonic()))
         except asyncio.QueueFull:
             log.warning("event backlog full; dropped Event %s for %s", reason, meta.get("name"))
 
@@ -533,9 +554,29 @@ class KubeStore:
             while len(self._recent_events) > _EVENT_MEMORY:
                 self._recent_events.pop(next(iter(self._recent_events)))
 
+    @contextlib.contextmanager
+    def holding_events(self) -> Iterator[None]:
+        """Post no Event while the block runs (each waits ``_EVENT_HOLD`` seconds at most).
+
+        A rotation's steps from claim to restart wait on the API server one after
+        another; the Events about them can wait until after.
+        """
+        self._holds += 1
+        self._unheld.clear()
+        try:
+            yield
+        finally:
+            self._holds -= 1
+            if not self._holds:
+                self._unheld.set()
+
     async def _post_events(self) -> None:
         while True:
-            namespace, body = await self._events.get()
+            namespace, body, queued = await self._events.get()
+            held_for = queued + _EVENT_HOLD - time.monotonic()
+            if self._holds and held_for > 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._unheld.wait(), held_for)
             try:
                 await self._post_event(namespace, body)
             except client.ApiException as exc:

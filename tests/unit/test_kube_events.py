@@ -6,8 +6,10 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from kubernetes.aio import client
 
+from auth0_rotator import kube
 from auth0_rotator.kube import KubeStore
 
 OBJ = {
@@ -113,4 +115,30 @@ async def test_event_names_sort_in_posting_order_even_within_one_instant() -> No
     suffixes = [int(name.rsplit(".", 1)[1], 16) for name in core.names]
     assert suffixes == sorted(suffixes) and len(set(suffixes)) == 4
     assert all(name.startswith("app.") for name in core.names)
+    await store.api.close()
+
+
+async def test_events_wait_while_a_rotation_holds_them_but_not_for_long(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    core = SlowCore()
+    store = _store(core)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    with store.holding_events():
+        await store.post_event(OBJ, "Normal", "RotationStarted", "m", now)
+        await asyncio.sleep(0.1)
+        assert core.posted == []  # the rotation's own API calls go first
+    await asyncio.sleep(0.1)
+    assert core.posted == [("ns", "RotationStarted")]
+
+    monkeypatch.setattr(kube, "_EVENT_HOLD", 0.05)
+    with store.holding_events():
+        await store.post_event(OBJ, "Normal", "Rotated", "m", now)
+        for _ in range(500):
+            if core.posted[-1] == ("ns", "Rotated"):
+                break
+            await asyncio.sleep(0.01)
+        # Held too long (a slow verification, say): posted while still held.
+        assert core.posted[-1] == ("ns", "Rotated")
+    await store.aclose()
     await store.api.close()
