@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import heapq
 import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import Any
 
 from auth0_rotator import logs
 from auth0_rotator.schedule import Clock
@@ -27,7 +29,15 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]
 """``(namespace, name)`` of an Auth0ClientSecret."""
 
-Reconcile = Callable[[str, str], Awaitable[datetime | None]]
+Body = dict[str, Any]
+"""An object as a watch event showed it."""
+
+Reconcile = Callable[[str, str, Body | None], Awaitable[datetime | None]]
+"""``(namespace, name, seen)``: ``seen`` is the key's latest watch body, if it was kept."""
+
+_SEEN_KEPT = 1000
+"""Watch bodies kept for queued keys at most (a restart queues every key: beyond this
+many, reconciles read the object instead of holding it in memory)."""
 
 _MAX_SLEEP = 30.0
 """The scheduler re-reads the clock at least this often (the clock may be shifted)."""
@@ -45,6 +55,8 @@ class Controller:
         self._active: set[Key] = set()
         self._dirty: dict[Key, list[Callable[[], bool]] | None] = {}
         """Keys changed while reconciled: their echo checks (``None``: a real change)."""
+        self._seen: dict[Key, Body] = {}
+        """The latest watch body of queued or active keys (saves the reconcile a read)."""
         self._due: dict[Key, datetime] = {}
         self._heap: list[tuple[datetime, int, Key]] = []
         self._seq = itertools.count()
@@ -56,12 +68,17 @@ class Controller:
 
     # -- feeding ----------------------------------------------------------------------
 
-    def enqueue(self, key: Key, echo: Callable[[], bool] | None = None) -> None:
+    def enqueue(
+        self, key: Key, echo: Callable[[], bool] | None = None, seen: Body | None = None
+    ) -> None:
         """Reconcile ``key`` soon (once, however often this is called meanwhile).
 
         ``echo`` tells whether the event behind this call only shows a write of
         our own; it is asked once the key is not being reconciled (the reconcile
         may not have noted its write yet), and a ``True`` answer skips the call.
+        ``seen`` is the object as that event showed it: the reconcile starts from
+        the latest one instead of reading the object (informer semantics: a
+        newer change is another event, which reconciles again).
         """
         if key in self._active:
             if echo is None:
@@ -71,10 +88,16 @@ class Controller:
                 if checks is not None:
                     checks.append(echo)
         elif echo is not None and echo():
+            if seen is not None:
+                # What a queued key kept is older than this echo.
+                self._seen.pop(key, None)
             return
         elif key not in self._queued:
             self._queued.add(key)
             self._queue.put_nowait(key)
+        if seen is not None and (key in self._seen or len(self._seen) < _SEEN_KEPT):
+            # A copy: the reconcile updates it as it writes, the watch's stays as sent.
+            self._seen[key] = copy.deepcopy(seen)
 
     def schedule(self, key: Key, when: datetime) -> None:
         """Reconcile ``key`` at ``when`` (an earlier pending time wins)."""
@@ -89,6 +112,7 @@ class Controller:
         """Stop scheduling a deleted resource."""
         self._due.pop(key, None)
         self._failures.pop(key, None)
+        self._seen.pop(key, None)
 
     def poke(self) -> None:
         """Re-read the clock now (after the clock was shifted)."""
@@ -136,7 +160,7 @@ class Controller:
             resource_token = logs.resource.set(key)
             rotation_token = logs.rotation.set(None)
             try:
-                wake = await self._reconcile(*key)
+                wake = await self._reconcile(*key, self._seen.pop(key, None))
                 self._failures.pop(key, None)
             except asyncio.CancelledError:
                 raise
@@ -164,6 +188,8 @@ class Controller:
                 # Ask every check: each consumes the expectation it matched.
                 if checks is None or not all([check() for check in checks]):
                     self.enqueue(key)
+            if key not in self._queued:
+                self._seen.pop(key, None)
             if wake is not None:
                 self.schedule(key, wake)
 

@@ -203,9 +203,16 @@ class RotationEngine:
 
     # -- entry point -------------------------------------------------------------------
 
-    async def reconcile(self, namespace: str, name: str) -> datetime | None:
-        """Bring one resource up to date; return when to look again (``None``: on events only)."""
-        obj = await self.store.get_client_secret(namespace, name)
+    async def reconcile(
+        self, namespace: str, name: str, seen: dict[str, Any] | None = None
+    ) -> datetime | None:
+        """Bring one resource up to date; return when to look again (``None``: on events only).
+
+        ``seen`` is the resource as its latest watch event showed it (else it is
+        read). Every claim is resourceVersion-checked, so a body overtaken by a
+        newer change only costs a retry.
+        """
+        obj = await self.store.get_client_secret(namespace, name) if seen is None else seen
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
         try:

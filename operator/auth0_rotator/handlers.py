@@ -190,7 +190,7 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
         ctx.metrics.resource_seen(*key, dict(body.status or {}))
     ctx.tenant_users.setdefault(tenant_key, set()).add(key)
     # Our own status write needs no reconcile: the one that made it knew all of this.
-    ctx.controller.enqueue(key, _echo_check(ctx, "auth0clientsecrets", key, body))
+    ctx.controller.enqueue(key, _echo_check(ctx, "auth0clientsecrets", key, body), seen=dict(body))
 
 
 @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
@@ -227,6 +227,9 @@ async def _tenant_event(
 ) -> None:
     if ctx.controller is None or ctx.tenants is None or ctx.store is None:
         return
+    if event_type != "DELETED":
+        # Before its users are queued: they resolve the tenant from this body.
+        ctx.tenants.observe(ref, body)
     # Users depend on the tenant's spec and readiness, not on the rest of its status
     # (our own writes of it, such as tokenExpiresAt, must not reconcile them all).
     conditions = (body.get("status") or {}).get("conditions") or []

@@ -70,11 +70,23 @@ class TenantRegistry:
         self._clients: dict[str, tuple[tuple[Any, ...], Auth0Client]] = {}
         self._retired: list[Auth0Client] = []
         self._lock = asyncio.Lock()
+        self._seen: dict[str, dict[str, Any]] = {}
+        """Tenant bodies as their latest watch events showed them (saves a read each use)."""
+
+    def observe(self, ref: TenantRef, body: dict[str, Any]) -> None:
+        """Remember a tenant as a watch event showed it (until it is forgotten)."""
+        self._seen[ref.key] = body
 
     async def resolve(self, spec: ClientSecretSpec) -> TenantSpec:
-        """The tenant of ``spec``, checked against its allow-lists."""
+        """The tenant of ``spec``, checked against its allow-lists.
+
+        The tenant comes from its latest watch event when one was seen, else it
+        is read (informer semantics: a change is applied once its event arrives).
+        """
         ref = spec.tenant
-        body = await self.store.get_tenant(ref)
+        body = self._seen.get(ref.key)
+        if body is None:
+            body = await self.store.get_tenant(ref)
         where = f" in namespace {ref.namespace}" if ref.namespace else ""
         if body is None:
             raise TenantProblem(
@@ -177,7 +189,8 @@ class TenantRegistry:
         return left
 
     def forget(self, ref: TenantRef) -> None:
-        """Drop the cached client of a deleted tenant (closed at shutdown)."""
+        """Drop the cached client and body of a deleted tenant (the client closes at shutdown)."""
+        self._seen.pop(ref.key, None)
         cached = self._clients.pop(ref.key, None)
         if cached is not None:
             self._retired.append(cached[1])

@@ -89,7 +89,7 @@ async def _controller_run(events_during: list[bool | None]) -> int:
     runs = 0
     started, release = asyncio.Event(), asyncio.Event()
 
-    async def reconcile(namespace: str, name: str) -> None:
+    async def reconcile(namespace: str, name: str, seen: object) -> None:
         nonlocal runs
         runs += 1
         started.set()

@@ -25,6 +25,9 @@ class _Tenants:
     async def client(self, tenant: object) -> None:
         raise TenantProblem("CredentialsNotFound", "no credentials")
 
+    def observe(self, ref: TenantRef, body: dict[str, Any]) -> None:
+        pass
+
     def forget(self, ref: TenantRef) -> None:
         pass
 
