@@ -10,21 +10,27 @@ resumes where it stopped (SPEC §3):
     the process whose claim succeeded goes on.
 ``Staged`` (Generate)
     a new value is in the staging Secret; PATCH to Auth0 is idempotent, so
-    resuming here simply PATCHes the same value again.
+    resuming here simply PATCHes the same value again. Usually the value is
+    staged (create-only) just before the claim, and the claim records Staged.
 ``Requested`` (Rotate)
     rotate-secret is about to be sent; resuming here means its outcome is
-    unknown, so the value is read back from Auth0 (``read:client_keys``) and
-    only if that is impossible is the secret rotated once more.
+    unknown, so the value is read back from Auth0 (``read:client_keys``) unless
+    it is staged already, and only if that is impossible is the secret
+    rotated once more.
 ``Applied``
-    Auth0 holds the staged value; next, verification.
+    Auth0 holds the staged value; persisted only when verification failed, so
+    a retry verifies again.
 ``Verified``
-    Auth0 accepts it; next, the target Secret, then completion.
+    Auth0 accepts it. This write is the fence before the target Secret; then
+    the targets are restarted and the journal is closed.
 
 The value itself only ever lives in Secrets (staging and target) and Auth0.
+A step that is not persisted is repeated on resume; each is idempotent.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -127,12 +133,44 @@ class EngineSettings:
     """After this long since the rotation an unfinished rollout is reported as RolloutStalled."""
 
 
+@dataclass
+class _RolloutReport:
+    """What restarting targets found: the status to report and when to look again."""
+
+    targets: list[dict[str, Any]]
+    condition: tuple[str, str, str, str]
+    """``("RolloutComplete", status, reason, message)``."""
+    old: dict[str, Any]
+    """The RolloutComplete condition the status had before."""
+    since: datetime
+    """The rotation the rollout is for (or now)."""
+    wake: datetime | None
+
+    def changed(self, status: dict[str, Any]) -> bool:
+        """Whether ``status`` does not say this yet."""
+        _, ok, reason, message = self.condition
+        old = (self.old.get("status"), self.old.get("reason"), self.old.get("message"))
+        return old != (ok, reason, message) or status.get("targets") != self.targets
+
+
+_Targets = tuple[list[dict[str, Any]], list[tuple[str, str]]]
+"""Restart targets as read: the workloads found, and (condition reason, message) problems."""
+
+
 class _Stop(Exception):
     """Internal: stop this reconcile after reporting; look again at ``wake_at``."""
 
     def __init__(self, wake_at: datetime | None) -> None:
         super().__init__()
         self.wake_at = wake_at
+
+
+def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` if it still runs; else take its outcome (no "never retrieved" log)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
 
 
 def _condition(
@@ -432,45 +470,46 @@ class RotationEngine:
             await self._patch(obj, patch)
 
     async def _rollout(self, obj: dict[str, Any], spec: ClientSecretSpec) -> datetime | None:
-        """Restart targets for the current rotation and report their rollout (SPEC §3).
+        """Restart targets for the current rotation and report their rollout (SPEC §3)."""
+        report = await self._restart_targets(obj, spec, obj.get("status") or {})
+        if report is None:
+            return None
+        if report.changed(obj.get("status") or {}):
+            await self._patch(
+                obj,
+                {"targets": report.targets, "conditions": self._conditions(obj, report.condition)},
+            )
+            await self._rollout_reported(obj, report)
+        return report.wake
+
+    async def _rollout_reported(self, obj: dict[str, Any], report: _RolloutReport) -> None:
+        """After ``report`` is in the status: its metric and, on a new reason, its Event."""
+        _, ok, reason, message = report.condition
+        if ok == "True" and report.old.get("status") != "True" and self.metrics is not None:
+            self.metrics.rollout_completed((self.now - report.since).total_seconds())
+        if report.old.get("reason") != reason and reason != "RollingOut":
+            kind = "Normal" if ok == "True" else "Warning"
+            await self._event(obj, kind, reason if ok == "False" else "RolloutComplete", message)
+
+    async def _restart_targets(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        status: dict[str, Any],
+        found: _Targets | None = None,
+    ) -> _RolloutReport | None:
+        """Restart what still needs it for ``status``; what the status should say about it.
 
         ``status.restartRevision`` names the value workloads must run: set by a
         completed rotation and by adopting another client, never by a drift
-        restore (same value), so a pending restart cannot be skipped.
+        restore (same value), so a pending restart cannot be skipped. ``status``
+        may be ahead of ``obj``'s: a rotation restarts before it closes its journal.
+        ``found`` is what :meth:`_read_targets` returned, if the caller read ahead.
         """
-        status = obj.get("status") or {}
         revision = str(status.get("restartRevision") or "")
         if not spec.restart_targets or not revision:
             return None
-        workloads: list[dict[str, Any]] = []
-        problems: list[tuple[str, str]] = []
-        for target in spec.restart_targets:
-            kind = target["kind"]
-            try:
-                if target.get("name"):
-                    found = await self.store.get_workload(kind, spec.namespace, target["name"])
-                    if found is None:
-                        problems.append(
-                            (
-                                "TargetNotFound",
-                                f"{kind} {target['name']} not found in {spec.namespace}",
-                            )
-                        )
-                    else:
-                        workloads.append(found)
-                    continue
-                selector = selector_string(target.get("selector") or {})
-                if not selector:
-                    # An empty selector would select every workload of the kind.
-                    problems.append(("InvalidSelector", f"the {kind} selector is empty"))
-                    continue
-                matched = await self.store.list_workloads(kind, spec.namespace, selector)
-            except ApiException as exc:
-                problems.append(("RestartFailed", f"cannot read {kind} targets: HTTP {exc.status}"))
-                continue
-            if not matched:
-                problems.append(("NoTargetsMatched", f"no {kind} matches selector {selector!r}"))
-            workloads += matched
+        workloads, problems = found if found is not None else await self._read_targets(spec)
         rotated = parse_time(status.get("lastRotationTime"))
         recorded = {
             (t.get("kind"), t.get("name")): t.get("restartedRevision")
@@ -520,6 +559,10 @@ class RotationEngine:
                     resource_version=workload["metadata"].get("resourceVersion"),
                 )
             except Conflict:
+                if found is not None:
+                    # Read ahead and changed since (its status, say): read again, once.
+                    # Workloads restarted already carry the revision and are skipped.
+                    return await self._restart_targets(obj, spec, status)
                 states.append(state)
                 window_wake = self.now + self.settings.rollout_poll
                 continue
@@ -558,29 +601,47 @@ class RotationEngine:
             waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
             reason, message = "RollingOut", f"waiting for {waiting}"
             ok, wake = "False", self.now + self.settings.rollout_poll
-        targets = [st.as_status() for st in states]
         conditions = status.get("conditions") or []
-        old: dict[str, Any] = next(
-            (c for c in conditions if c.get("type") == "RolloutComplete"), {}
+        return _RolloutReport(
+            targets=[st.as_status() for st in states],
+            condition=("RolloutComplete", ok, reason, message),
+            old=next((c for c in conditions if c.get("type") == "RolloutComplete"), {}),
+            since=last,
+            wake=min((w for w in (wake, window_wake) if w is not None), default=None),
         )
-        if (old.get("status"), old.get("reason"), old.get("message")) != (ok, reason, message) or (
-            status.get("targets") != targets
-        ):
-            await self._patch(
-                obj,
-                {
-                    "targets": targets,
-                    "conditions": self._conditions(obj, ("RolloutComplete", ok, reason, message)),
-                },
-            )
-            if ok == "True" and old.get("status") != "True" and self.metrics is not None:
-                self.metrics.rollout_completed((self.now - last).total_seconds())
-            if old.get("reason") != reason and reason != "RollingOut":
-                kind = "Normal" if ok == "True" else "Warning"
-                await self._event(
-                    obj, kind, reason if ok == "False" else "RolloutComplete", message
-                )
-        return min((w for w in (wake, window_wake) if w is not None), default=None)
+
+    async def _read_targets(self, spec: ClientSecretSpec) -> _Targets:
+        """The workloads ``spec.restartTargets`` name or select, and what is wrong with them."""
+        workloads: list[dict[str, Any]] = []
+        problems: list[tuple[str, str]] = []
+        for target in spec.restart_targets:
+            kind = target["kind"]
+            try:
+                if target.get("name"):
+                    found = await self.store.get_workload(kind, spec.namespace, target["name"])
+                    if found is None:
+                        problems.append(
+                            (
+                                "TargetNotFound",
+                                f"{kind} {target['name']} not found in {spec.namespace}",
+                            )
+                        )
+                    else:
+                        workloads.append(found)
+                    continue
+                selector = selector_string(target.get("selector") or {})
+                if not selector:
+                    # An empty selector would select every workload of the kind.
+                    problems.append(("InvalidSelector", f"the {kind} selector is empty"))
+                    continue
+                matched = await self.store.list_workloads(kind, spec.namespace, selector)
+            except ApiException as exc:
+                problems.append(("RestartFailed", f"cannot read {kind} targets: HTTP {exc.status}"))
+                continue
+            if not matched:
+                problems.append(("NoTargetsMatched", f"no {kind} matches selector {selector!r}"))
+            workloads += matched
+        return workloads, problems
 
     async def _coalesce(self, spec: ClientSecretSpec, workload: dict[str, Any], value: str) -> str:
         """Add the pending revisions of other resources restarting the same workload."""
@@ -713,6 +774,47 @@ class RotationEngine:
         auth0: Auth0Client,
         secret: dict[str, Any] | None,
     ) -> datetime | None:
+        journal = self._new_journal(spec, decision)
+        # The Events of a rotation wait until its critical steps are done.
+        with self.store.holding_events():
+            message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
+            staged: dict[str, SecretValue] = {}
+            if spec.strategy == "Generate":
+                staged = await self._prestage(owner, journal["id"])
+                if staged:
+                    # Staged before the claim, so the claim itself records phase Staged.
+                    journal["phase"] = "Staged"
+            # The claim: a resourceVersion-checked write that also consumes the trigger.
+            try:
+                await self._patch(
+                    obj,
+                    {
+                        **decision.consume,
+                        "rotation": journal,
+                        "conditions": self._conditions(
+                            obj, ("Rotating", "True", "Rotating", message)
+                        ),
+                    },
+                    claim=True,
+                )
+            except Conflict:
+                if staged:
+                    # Lost the claim: remove what we staged, unless someone wrote it since.
+                    await self.store.delete_owned_secret(
+                        owner, staging_secret_name(owner.name), only_as_written=True
+                    )
+                raise
+            await self._event(obj, "Normal", "RotationStarted", message)
+            logs.rotation.set(journal["id"])
+            log.info("rotation started (%s, %s)", decision.trigger, spec.strategy)
+            _crash_point("claimed")
+            if staged:
+                _crash_point("staged")
+            # A new rotation id: nothing else is staged for it (saves reading the staging Secret).
+            self._staging_cache[owner.uid] = (journal["id"], staged)
+            return await self._run(obj, spec, journal, owner, tenant, auth0, secret)
+
+    def _new_journal(self, spec: ClientSecretSpec, decision: Decision) -> dict[str, Any]:
         stamp = format_time(self.now)
         journal = {
             "id": f"{self.now.strftime('%Y%m%d%H%M%S')}-{secrets.token_hex(4)}",
@@ -726,24 +828,22 @@ class RotationEngine:
             "renewedAt": stamp,
             "holder": self.settings.identity,
         }
-        message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
-        # The claim: a resourceVersion-checked write that also consumes the trigger.
-        await self._patch(
-            obj,
-            {
-                **decision.consume,
-                "rotation": journal,
-                "conditions": self._conditions(obj, ("Rotating", "True", "Rotating", message)),
-            },
-            claim=True,
-        )
-        await self._event(obj, "Normal", "RotationStarted", message)
-        logs.rotation.set(journal["id"])
-        log.info("rotation started (%s, %s)", decision.trigger, spec.strategy)
-        _crash_point("claimed")
-        # A new rotation id: nothing is staged for it yet (saves reading the staging Secret).
-        self._staging_cache[owner.uid] = (journal["id"], {})
-        return await self._run(obj, spec, journal, owner, tenant, auth0, secret)
+        return journal
+
+    async def _prestage(self, owner: OwnerInfo, rotation_id: str) -> dict[str, SecretValue]:
+        """Stage a new value for a rotation not claimed yet; ``{}`` if a staging Secret exists.
+
+        Only ever creates: a staging Secret already there (a leftover, or another
+        process's rotation) is never overwritten here; the rotation then stages
+        after its claim, as a resumed one does.
+        """
+        value = generate_client_secret()
+        try:
+            await self._write_staging(owner, rotation_id, {"value": value}, create_only=True)
+        except Conflict:
+            return {}
+        _crash_point("prestaged")
+        return {"value": value}
 
     @staticmethod
     def _journal_spec(spec: ClientSecretSpec, journal: dict[str, Any]) -> ClientSecretSpec:
@@ -787,19 +887,34 @@ class RotationEngine:
         """Write ``value`` and/or ``previous`` into the staging Secret, keeping the other."""
         current = await self._staging(owner, journal)
         merged = {**current, **values}
-        await self.store.write_owned_secret(
+        await self._write_staging(
             owner,
-            staging_secret_name(owner.name),
-            dict(merged),
-            labels={},
-            annotations={"auth0rotator.dev/rotation-id": journal["id"]},
-            owner_reference=owner.owner_reference(controller=True),
-            role="staging",
+            journal["id"],
+            merged,
             # Nothing staged for this rotation yet: most likely no staging Secret at
             # all, so create it (a leftover is read and updated instead).
             **({} if current else {"existing": None}),
         )
         self._staging_cache[owner.uid] = (journal["id"], merged)
+
+    async def _write_staging(
+        self,
+        owner: OwnerInfo,
+        rotation_id: str,
+        values: dict[str, SecretValue],
+        **how: Any,
+    ) -> None:
+        """Write the staging Secret of ``owner`` for ``rotation_id`` (``how``: write options)."""
+        await self.store.write_owned_secret(
+            owner,
+            staging_secret_name(owner.name),
+            dict(values),
+            labels={},
+            annotations={"auth0rotator.dev/rotation-id": rotation_id},
+            owner_reference=owner.owner_reference(controller=True),
+            role="staging",
+            **how,
+        )
 
     async def _staging(self, owner: OwnerInfo, journal: dict[str, Any]) -> dict[str, SecretValue]:
         """The staging Secret's values for this rotation (empty if it belongs to another)."""
@@ -870,6 +985,13 @@ class RotationEngine:
             # bring the call back before the failure's wake time (a spec edit does).
             return held[0]
         self._held.pop(owner.uid, None)
+        # Read the restart targets while Auth0 and the Secret are written (they are
+        # patched after the Secret).
+        reading = (
+            asyncio.create_task(self._read_targets(spec))
+            if spec.restart_targets and not spec.auth0_targets
+            else None
+        )
         try:
             if journal["phase"] == "Claimed":
                 if strategy == "Generate":
@@ -902,7 +1024,8 @@ class RotationEngine:
                         raise
                     _crash_point("auth0-written")
                     await self._stage(owner, journal, value=value)
-                    await self._set_phase(obj, journal, "Applied")
+                    # Not persisted: Requested with a staged value resumes as Applied.
+                    journal["phase"] = "Applied"
             if journal["phase"] == "Staged":
                 value_or_none = await self._staged(owner, journal)
                 if value_or_none is None:
@@ -911,20 +1034,26 @@ class RotationEngine:
                     await self._stage(owner, journal, value=value_or_none)
                 await auth0.set_client_secret(spec.client_id, value_or_none)
                 _crash_point("auth0-written")
-                await self._set_phase(obj, journal, "Applied")
+                # Not persisted: resuming at Staged sets the same value again (idempotent).
+                journal["phase"] = "Applied"
             if journal["phase"] == "Requested":
                 value_or_none = await self._staged(owner, journal)
                 if value_or_none is None:
                     value_or_none = await self._recover(obj, spec, journal, owner, auth0)
                     await self._stage(owner, journal, value=value_or_none)
-                await self._set_phase(obj, journal, "Applied")
+                journal["phase"] = "Applied"
             if journal["phase"] == "Applied":
                 _crash_point("applied")
                 await self._verify(obj, spec, journal, owner, auth0)
+                # The fence before the target Secret: a process that lost the journal
+                # stops here.
                 await self._set_phase(obj, journal, "Verified")
                 _crash_point("verified")
             if journal["phase"] == "Verified":
-                await self._complete(obj, spec, journal, owner, tenant, secret)
+                restarted = True
+                rollout_wake = await self._complete(
+                    obj, spec, journal, owner, tenant, secret, reading
+                )
             if journal["phase"] == "Delivering":
                 # Restart first: the Secret already holds the value, whatever Auth0-side
                 # targets still need.
@@ -944,6 +1073,9 @@ class RotationEngine:
                 if stop.wake_at is not None:
                     self._held[owner.uid] = (stop.wake_at, obj["metadata"].get("generation"))
                 raise
+        finally:
+            if reading is not None:
+                _discard(reading)
         # Restart in the same reconcile: the new value is useless until pods read it.
         try:
             if not restarted:
@@ -1016,6 +1148,9 @@ class RotationEngine:
             interval=self.settings.verify_interval,
         )
         if not accepted:
+            if ((obj.get("status") or {}).get("rotation") or {}).get("phase") != "Applied":
+                # Retries verify again rather than set the value again.
+                await self._set_phase(obj, journal, "Applied")
             await self._fail(
                 obj,
                 "VerificationFailed",
@@ -1033,7 +1168,12 @@ class RotationEngine:
         owner: OwnerInfo,
         tenant: TenantSpec,
         current: dict[str, Any] | None,
-    ) -> None:
+        reading: asyncio.Task[_Targets] | None = None,
+    ) -> datetime | None:
+        """Write the target Secret, restart targets, close the journal; when to look again.
+
+        ``reading`` reads the restart targets ahead (:meth:`_read_targets`).
+        """
         value = await self._staged(owner, journal)
         if value is None:
             raise _Stop(self.now + self.settings.retry_after)
@@ -1044,26 +1184,35 @@ class RotationEngine:
             if previous == value:
                 # Resumed after the write: keep the previous value already there.
                 previous = decode_secret(current, spec.keys.previous_client_secret)
-        rv = await self._write_target(
-            obj, spec, owner, tenant, value, previous, journal["id"], existing=current
-        )
-        _crash_point("secret-written")
-        status = obj.get("status") or {}
-        written = {
-            "secretName": spec.secret_name,
-            "secretRevision": journal["id"],
-            "restartRevision": journal["id"],
-            "secretResourceVersion": rv,
-            "lastRotationTime": format_time(self.now),
-            "rotationCount": int(status.get("rotationCount") or 0) + 1,
-        }
-        if spec.auth0_targets:
-            # Auth0-side consumers still need the value: the journal stays open.
-            journal["phase"] = "Delivering"
-            journal["renewedAt"] = format_time(self.now)
-            await self._patch(obj, {**written, "rotation": dict(journal)}, claim=True)
-            return
-        await self._finish(obj, spec, journal, owner, written)
+        try:
+            rv = await self._write_target(
+                obj, spec, owner, tenant, value, previous, journal["id"], existing=current
+            )
+            _crash_point("secret-written")
+            status = obj.get("status") or {}
+            written = {
+                "secretName": spec.secret_name,
+                "secretRevision": journal["id"],
+                "restartRevision": journal["id"],
+                "secretResourceVersion": rv,
+                "lastRotationTime": format_time(self.now),
+                "rotationCount": int(status.get("rotationCount") or 0) + 1,
+            }
+            if spec.auth0_targets:
+                # Auth0-side consumers still need the value: the journal stays open.
+                journal["phase"] = "Delivering"
+                journal["renewedAt"] = format_time(self.now)
+                await self._patch(obj, {**written, "rotation": dict(journal)}, claim=True)
+                return None
+            found = None if reading is None else await reading
+        finally:
+            if reading is not None:
+                _discard(reading)
+        # Restart before closing the journal: the pods need the value now. A crash in
+        # between restarts nothing twice (the workloads carry this revision already).
+        report = await self._restart_targets(obj, spec, {**status, **written}, found)
+        await self._finish(obj, spec, journal, owner, written, report)
+        return None if report is None else report.wake
 
     async def _finish(
         self,
@@ -1072,26 +1221,32 @@ class RotationEngine:
         journal: dict[str, Any],
         owner: OwnerInfo,
         written: dict[str, Any] | None = None,
+        report: _RolloutReport | None = None,
     ) -> None:
-        """Close the journal: Ready=True, Rotated."""
+        """Close the journal: Ready=True, Rotated (with ``report``'s rollout status, if any)."""
         message = f"rotated the secret of client {spec.client_id} ({journal.get('trigger')})"
         if journal.get("delivered"):
             message += f"; delivered to {', '.join(journal['delivered'])}"
         if journal.get("recovery"):
             message += f"; {journal['recovery']}"
+        rollout = [] if report is None else [report.condition]
         await self._patch(
             obj,
             {
                 **(written or {}),
+                **({} if report is None else {"targets": report.targets}),
                 "rotation": None,
                 "conditions": self._conditions(
                     obj,
                     ("Ready", "True", "Rotated", message),
                     ("Rotating", "False", "Idle", "no rotation in progress"),
+                    *rollout,
                 ),
             },
         )
         await self._event(obj, "Normal", "Rotated", message)
+        if report is not None:
+            await self._rollout_reported(obj, report)
         self._staging_cache.pop(owner.uid, None)
         started = parse_time(journal.get("startedAt"))
         seconds = (self.now - started).total_seconds() if started else None

@@ -27,7 +27,7 @@ MILESTONES = [
     "Ready=True Fetched",
     "Deployment orders-api: 2 pods Ready",
     "$ kubectl annotate -n demo a0cs orders-api auth0rotator.dev/rotate=",
-    "journal phase Claimed persisted",
+    "journal phase Staged persisted",  # the claim: the value is staged just before it
     "journal phase Verified persisted",
     "Ready=True Rotated",
     "Secret orders-api-auth0 changed: sha256:",
