@@ -1,4 +1,4 @@
-"""Benchmark: end-to-end latency of a forced rotation, against two references.
+"""Benchmark: end-to-end latency of a forced rotation, against three references.
 
 On one local control plane and one fake Auth0 tenant (both on 127.0.0.1),
 measures over N rotations, from the moment of the trigger to
@@ -10,7 +10,12 @@ patched, (c) the rollout complete:
 - floor: the necessary calls made directly (Auth0 PATCH with a cached token,
   Secret write, Deployment patch) with httpx/the API client — the machine's limit;
 - runbook: what users do by hand today: ``curl`` rotate-secret, ``kubectl create
-  secret --dry-run=client -o yaml | kubectl apply -f -``, ``kubectl rollout restart``.
+  secret --dry-run=client -o yaml | kubectl apply -f -``, ``kubectl rollout restart``;
+- crash-safe floor (a third reference, not in the goal): the least a rotation that
+  survives a crash at any point must do (SPEC §3), made directly: create a staging
+  Secret, claim (a resourceVersion-checked status write), Auth0 PATCH, verify (a
+  token request with the new secret), fence (another checked status write), Secret
+  write, Deployment patch. No trigger, no reads, no Events.
 
 Goal: operator (b) p50 within 2x the floor and under 1/5 of the runbook.
 Usage: python benchmarks/rotation_latency.py [--rotations 30] [--restart-window 0]
@@ -46,7 +51,10 @@ from auth0_rotator.devcluster.cluster import free_port
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "rotation_latency.json"
 NS = "bench"
+JOURNAL_NS = "bench-journal"
+"""Where the crash-safe floor keeps its journal object (the operator does not watch it)."""
 REVISION = "auth0rotator.dev/secret-revision"
+DEPLOYMENTS = ("web-operator", "web-floor", "web-runbook", "web-safe")
 
 
 def _wait(check: Callable[[], bool], timeout: float = 120) -> float:
@@ -90,7 +98,9 @@ class Bench:
                 "grants": {self.audience: ["read:client_keys", "update:client_keys"]},
             }
         ]
-        clients += [{"client_id": c} for c in ("app-operator", "app-floor", "app-runbook")]
+        clients += [
+            {"client_id": c} for c in ("app-operator", "app-floor", "app-runbook", "app-safe")
+        ]
         seed.write_text(json.dumps({"clients": clients}))
         self._spawn(
             [
@@ -185,7 +195,7 @@ class Bench:
                 },
             },
         )
-        for name in ("web-operator", "web-floor", "web-runbook"):
+        for name in DEPLOYMENTS:
             self.apps.create_namespaced_deployment(
                 NS,
                 {
@@ -221,6 +231,19 @@ class Bench:
             ],
             env={"KUBECONFIG": str(self.plane.kubeconfig)},
         )
+        self.core.create_namespace({"metadata": {"name": JOURNAL_NS}})
+        self.journal_version = self.custom.create_namespaced_custom_object(
+            "auth0rotator.dev",
+            "v1alpha1",
+            JOURNAL_NS,
+            "auth0clientsecrets",
+            {
+                "apiVersion": "auth0rotator.dev/v1alpha1",
+                "kind": "Auth0ClientSecret",
+                "metadata": {"name": "safe"},
+                "spec": {"clientId": "app-safe", "secretName": "safe"},
+            },
+        )["metadata"]["resourceVersion"]
         self.custom.create_namespaced_custom_object(
             "auth0rotator.dev",
             "v1alpha1",
@@ -238,7 +261,7 @@ class Bench:
             },
         )
         _wait(lambda: self._secret("op") == self.secret_of("app-operator"), 60)
-        for name in ("web-operator", "web-floor", "web-runbook"):
+        for name in DEPLOYMENTS:
 
             def rolled(n: str = name) -> bool:
                 return self._rolled_out(n)
@@ -337,20 +360,26 @@ class Bench:
             raise AssertionError("the Secret does not hold the value Auth0 has")
         return a - t0, b - t0, c - t0
 
+    def _set_in_auth0(self, client_id: str, value: str, token: str) -> None:
+        self.http.patch(
+            f"/api/v2/clients/{client_id}",
+            json={"client_secret": value},
+            headers={"Authorization": f"Bearer {token}"},
+        ).raise_for_status()
+
+    def _put_secret(self, namespace: str, name: str, value: str) -> None:
+        body = {"metadata": {"name": name}, "stringData": {"client_secret": value}}
+        try:
+            self.core.replace_namespaced_secret(name, namespace, body)
+        except client.exceptions.ApiException:
+            self.core.create_namespaced_secret(namespace, body)
+
     def floor_once(self, i: int, token: str) -> tuple[float, float, float]:
         """One rotation with direct calls; seconds to (a), (b), (c)."""
         t0 = time.monotonic()
         value = base64.urlsafe_b64encode(os.urandom(48)).decode()
-        self.http.patch(
-            "/api/v2/clients/app-floor",
-            json={"client_secret": value},
-            headers={"Authorization": f"Bearer {token}"},
-        ).raise_for_status()
-        body = {"metadata": {"name": "floor"}, "stringData": {"client_secret": value}}
-        try:
-            self.core.replace_namespaced_secret("floor", NS, body)
-        except client.exceptions.ApiException:
-            self.core.create_namespaced_secret(NS, body)
+        self._set_in_auth0("app-floor", value, token)
+        self._put_secret(NS, "floor", value)
         a = time.monotonic()
         self.apps.patch_namespaced_deployment(
             "web-floor",
@@ -359,6 +388,55 @@ class Bench:
         )
         b = time.monotonic()
         c = _wait(lambda: self._rolled_out("web-floor"))
+        return a - t0, b - t0, c - t0
+
+    def _journal(self, phase: str | None, rotation_id: str) -> None:
+        """A resourceVersion-checked status write of the crash-safe floor's journal."""
+        rotation = None if phase is None else {"id": rotation_id, "phase": phase}
+        self.journal_version = self.custom.patch_namespaced_custom_object_status(
+            "auth0rotator.dev",
+            "v1alpha1",
+            JOURNAL_NS,
+            "auth0clientsecrets",
+            "safe",
+            {
+                "metadata": {"resourceVersion": self.journal_version},
+                "status": {"rotation": rotation},
+            },
+        )["metadata"]["resourceVersion"]
+
+    def safe_floor_once(self, i: int, token: str) -> tuple[float, float, float]:
+        """One rotation with the crash-safe minimum of direct calls; seconds to (a), (b), (c)."""
+        rotation_id = f"s{i}"
+        t0 = time.monotonic()
+        value = base64.urlsafe_b64encode(os.urandom(48)).decode()
+        self.core.create_namespaced_secret(
+            JOURNAL_NS, {"metadata": {"name": "staging"}, "stringData": {"value": value}}
+        )
+        self._journal("Staged", rotation_id)
+        self._set_in_auth0("app-safe", value, token)
+        self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": "app-safe",
+                "client_secret": value,
+                "audience": self.audience,
+            },
+        )
+        self._journal("Verified", rotation_id)
+        self._put_secret(JOURNAL_NS, "safe", value)
+        a = time.monotonic()
+        self.apps.patch_namespaced_deployment(
+            "web-safe",
+            NS,
+            {"spec": {"template": {"metadata": {"annotations": {REVISION: rotation_id}}}}},
+        )
+        b = time.monotonic()
+        # Closing the journal and removing the staging Secret come after (b), as in the operator.
+        self._journal(None, rotation_id)
+        self.core.delete_namespaced_secret("staging", JOURNAL_NS)
+        c = _wait(lambda: self._rolled_out("web-safe"))
         return a - t0, b - t0, c - t0
 
     def runbook_once(self, token: str) -> tuple[float, float, float]:
@@ -446,11 +524,13 @@ def main() -> None:
                 "operator": [],
                 "floor": [],
                 "runbook": [],
+                "crash_safe_floor": [],
             }
             for i in range(args.rotations):
                 runs["operator"].append(bench.operator_once(i))
                 runs["floor"].append(bench.floor_once(i, token))
                 runs["runbook"].append(bench.runbook_once(token))
+                runs["crash_safe_floor"].append(bench.safe_floor_once(i, token))
         finally:
             bench.stop()
             plane.stop()
@@ -477,6 +557,7 @@ def main() -> None:
         "seconds": figures,
         "b_p50_operator_over_floor": round(b["operator"] / b["floor"], 2),
         "b_p50_operator_over_runbook": round(b["operator"] / b["runbook"], 3),
+        "b_p50_operator_over_crash_safe_floor": round(b["operator"] / b["crash_safe_floor"], 2),
         "goals": {"b_p50_operator_over_floor": "<= 2", "b_p50_operator_over_runbook": "< 0.2"},
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
