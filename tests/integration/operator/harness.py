@@ -351,10 +351,10 @@ class SuiteRecorder:
                     list_fn, resource_version=version, timeout_seconds=2
                 ):
                     obj = event["object"]
+                    # The fixture's client: a new one per event would read the
+                    # environment from this thread while pytest changes it.
                     data = (
-                        obj
-                        if isinstance(obj, dict)
-                        else client.ApiClient().sanitize_for_serialization(obj)
+                        obj if isinstance(obj, dict) else self._api.sanitize_for_serialization(obj)
                     )
                     version = (data.get("metadata") or {}).get("resourceVersion") or version
                     self.texts.append(json.dumps(data, default=str))
