@@ -17,12 +17,14 @@ import subprocess
 import sys
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 
 import pytest
 from kubernetes import client, config
+from kubernetes.aio import client as aio_client
+from kubernetes.aio import config as aio_config
 
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.devcluster.cluster import free_port
@@ -232,6 +234,20 @@ def kube(api: client.ApiClient) -> Kube:
 def crash_ns(api: client.ApiClient, crds: None, fake_tenant: FakeTenant) -> Iterator[str]:
     """A ``c-`` namespace (outside the in-process operator's scope) with the example tenant."""
     yield from _namespace_with_tenant(api, "c")
+
+
+@pytest.fixture
+async def aio_api(control_plane: ControlPlane) -> AsyncIterator[aio_client.ApiClient]:
+    """An asyncio API client (the operator's kind) for in-process tests."""
+    configuration = aio_client.Configuration()
+    await aio_config.load_kube_config(
+        config_file=str(control_plane.kubeconfig), client_configuration=configuration
+    )
+    api = aio_client.ApiClient(configuration)
+    try:
+        yield api
+    finally:
+        await api.close()
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import signal
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import AsyncIterator
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,6 @@ from typing import Any
 import pytest
 from kubernetes import client
 from kubernetes.aio import client as aio_client
-from kubernetes.aio import config as aio_config
 
 from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.devcluster.cluster import free_port
@@ -35,19 +33,6 @@ from tests.integration.operator.harness import (
 )
 
 # -- the elector on its own --------------------------------------------------------------
-
-
-@pytest.fixture
-async def aio_api(control_plane: ControlPlane) -> AsyncIterator[aio_client.ApiClient]:
-    configuration = aio_client.Configuration()
-    await aio_config.load_kube_config(
-        config_file=str(control_plane.kubeconfig), client_configuration=configuration
-    )
-    api = aio_client.ApiClient(configuration)
-    try:
-        yield api
-    finally:
-        await api.close()
 
 
 def _lease(api: client.ApiClient, namespace: str, name: str) -> dict[str, Any]:

@@ -138,11 +138,14 @@ def test_slow_propagation_reports_verification_failed_then_converges(
     verify_timeout: Any = TEST_ENGINE["verify_timeout"]
     delay = float(verify_timeout) + 5
     fake_tenant.http.put("/_fake/settings", json={"propagation_delay": delay}).raise_for_status()
+    began = time.time()
     kube.annotate_rotate(tenant_ns, "app", "slow")
     failed = kube.wait_reason(tenant_ns, "app", "VerificationFailed", timeout=60)
     assert "not accept the new secret" in failed["message"]
     wait_for(partial(_settled, kube, tenant_ns, "app", "slow"), 90, "the rotation")
     assert kube.condition(tenant_ns, "app")["reason"] == "Rotated"
+    # The retries verified again; none set the secret again.
+    assert _calls(fake_tenant, "patch-client", began, app_id) == 1
     _check_one_rotation(kube, fake_tenant, tenant_ns, app_id, figures)
     figures["propagation delay (s)"] = delay
 
