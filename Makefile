@@ -48,13 +48,13 @@ bench-burst: venv kube-bins  ## benchmark: 300 rotations due at once vs a 10 req
 	$(KUBE_BIN_ENV) $(PY) benchmarks/burst.py $(BENCH_ARGS)
 
 demo: venv kube-bins  ## local control plane + fake Auth0 + operator, one rotation end to end (DEMO_ARGS=--keep stays up)
-	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster.demo $(DEMO_ARGS)
+	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator_dev.devcluster.demo $(DEMO_ARGS)
 
 cluster-up: venv kube-bins  ## start a local control plane in the background
-	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster up
+	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator_dev.devcluster up
 
 cluster-env: venv  ## print exports for the running local control plane
-	@$(KUBE_BIN_ENV) $(PY) -m auth0_rotator.devcluster env
+	@$(KUBE_BIN_ENV) $(PY) -m auth0_rotator_dev.devcluster env
 
 cluster-down: venv  ## stop the local control plane
-	$(PY) -m auth0_rotator.devcluster down
+	$(PY) -m auth0_rotator_dev.devcluster down

@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from auth0_rotator.auth0 import Auth0Client, Auth0Error, TenantConnection
-from auth0_rotator.fake_auth0 import FakeAuth0Server, seed_clients
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
+from auth0_rotator_dev.fake_auth0 import FakeAuth0Server, seed_clients
 
 RESULTS = Path(__file__).resolve().parent / "results" / "auth0_client.json"
 

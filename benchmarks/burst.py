@@ -40,7 +40,7 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from scale import Bench
 
 RESULTS = Path(__file__).resolve().parent / "results" / "burst.json"

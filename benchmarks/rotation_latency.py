@@ -45,8 +45,8 @@ from typing import Any
 import httpx
 from kubernetes import client, config, watch
 
-from auth0_rotator.devcluster import ControlPlane
-from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator_dev.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster.cluster import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "rotation_latency.json"

@@ -40,8 +40,8 @@ from typing import Any
 import httpx
 from kubernetes import client, config
 
-from auth0_rotator.devcluster import ControlPlane, kube_bin_dir
-from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator_dev.devcluster import ControlPlane, kube_bin_dir
+from auth0_rotator_dev.devcluster.cluster import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "scale.json"

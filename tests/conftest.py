@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from auth0_rotator.devcluster import KUBE_BIN_ENV, ControlPlane
+from auth0_rotator_dev.devcluster import KUBE_BIN_ENV, ControlPlane
 from tests.reliability import REPORT
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,7 +6,8 @@ Subcommands:
     start the operator (kopf runtime) against the cluster of the current
     kubeconfig or in-cluster service account.
 ``fake-auth0``
-    serve a local fake Auth0 tenant (tests, demo, in-cluster e2e).
+    serve a local fake Auth0 tenant (tests, demo); only in a development
+    install, where :mod:`auth0_rotator_dev` exists (the image does not ship it).
 ``version``
     print the version.
 
@@ -17,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import json
 import logging
 import os
 import socket
@@ -28,6 +27,11 @@ from datetime import timedelta
 from pathlib import Path
 
 from auth0_rotator import __version__
+
+try:  # development tools: present in a source checkout, never in the image
+    from auth0_rotator_dev import commands as _dev_commands
+except ImportError:  # pragma: no cover - the production image
+    _dev_commands = None  # type: ignore[assignment]
 
 __all__ = ["build_parser", "main"]
 
@@ -148,67 +152,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often the Lease is renewed or tried (default: %(default)s)",
     )
 
-    fake = sub.add_parser("fake-auth0", help="serve a local fake Auth0 tenant")
-    fake.add_argument(
-        "--listen", default="127.0.0.1:8443", metavar="HOST:PORT", help="default: %(default)s"
-    )
-    fake.add_argument(
-        "--tls-dir",
-        type=Path,
-        help="serve HTTPS; a CA (ca.crt) and server certificate are created here",
-    )
-    fake.add_argument(
-        "--hostname",
-        action="append",
-        default=[],
-        help="extra DNS name for the certificate (repeatable)",
-    )
-    fake.add_argument("--domain", help="tenant domain clients use (default HOST:PORT)")
-    fake.add_argument(
-        "--seed", type=Path, help='JSON file {"clients": [...]} with clients to create'
-    )
-    fake.add_argument("--rate-limit", type=float, default=2.0, help="requests/s (default 2)")
-    fake.add_argument("--burst", type=int, default=10, help="default: %(default)s")
-    fake.add_argument(
-        "--propagation-delay",
-        type=float,
-        default=0.0,
-        help="seconds until a new secret is accepted",
-    )
-    fake.add_argument("--token-lifetime", type=int, default=86400, help="seconds")
-
+    if _dev_commands is not None:
+        _dev_commands.add_parsers(sub)
     sub.add_parser("version", help="print the version")
     return parser
-
-
-async def _serve_fake(args: argparse.Namespace) -> None:
-    from auth0_rotator.fake_auth0 import FakeAuth0Server, seed_clients
-
-    host, _, port = args.listen.rpartition(":")
-    server = FakeAuth0Server(
-        host or "127.0.0.1",
-        int(port),
-        tls_dir=args.tls_dir,
-        extra_hosts=tuple(args.hostname),
-        domain=args.domain,
-    )
-    await server.start()
-    assert server.tenant is not None  # noqa: S101 - set by start()
-    server.tenant.apply_settings(
-        {
-            "rate_limit": {"requests_per_second": args.rate_limit, "burst": args.burst},
-            "propagation_delay": args.propagation_delay,
-            "token_lifetime": args.token_lifetime,
-        }
-    )
-    if args.seed:
-        seed_clients(server.tenant, json.loads(args.seed.read_text())["clients"])
-    ca = f", trust {server.ca_file}" if server.ca_file else ""
-    print(f"fake Auth0 tenant {server.domain} serving at {server.url}{ca}", flush=True)
-    try:
-        await asyncio.Event().wait()
-    finally:
-        await server.stop()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -219,10 +166,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "run":
         return _run(args)
-    if args.command == "fake-auth0":
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(_serve_fake(args))
-        return 0
+    if _dev_commands is not None and args.command in _dev_commands.COMMANDS:
+        return _dev_commands.run(args)
     raise AssertionError(f"unhandled command {args.command!r}")  # argparse prevents this
 
 

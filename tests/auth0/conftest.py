@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from auth0_rotator.auth0 import Auth0Client, RetryPolicy, TenantConnection
-from auth0_rotator.fake_auth0 import FakeAuth0Server
 from auth0_rotator.secretvalue import SecretValue
+from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
 
 ALL_SCOPES = ["read:client_keys", "update:client_keys"]
 FAST_RETRY = RetryPolicy(attempts=4, base=0.05, cap=0.2, deadline=10)

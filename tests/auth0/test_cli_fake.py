@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator_dev.devcluster.cluster import free_port
 
 
 def test_fake_auth0_command_serves_seeded_clients_over_https(tmp_path: Path) -> None:

@@ -16,8 +16,8 @@ from auth0_rotator.auth0 import (
     OutcomeUnknown,
     RetryPolicy,
 )
-from auth0_rotator.fake_auth0 import FakeAuth0Server
 from auth0_rotator.secretvalue import SecretValue
+from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
 from tests.auth0.conftest import CreateClient, MakeAuth0
 from tests.auth0.tenant_view import calls, secret_of
 
@@ -188,7 +188,7 @@ async def test_token_endpoint_outage_is_auth0_unavailable_then_recovers(
 
 async def test_unreachable_tenant_is_auth0_unavailable() -> None:
     from auth0_rotator.auth0 import Auth0Client, TenantConnection
-    from auth0_rotator.devcluster.cluster import free_port
+    from auth0_rotator_dev.devcluster.cluster import free_port
 
     conn = TenantConnection(
         domain=f"127.0.0.1:{free_port()}", client_id="m2m", client_secret=SecretValue("s" * 48)

@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from auth0_rotator.fake_auth0 import FakeAuth0Server
+from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
 from tests.auth0.conftest import ALL_SCOPES, CreateClient
 from tests.auth0.tenant_view import calls, secret_of
 

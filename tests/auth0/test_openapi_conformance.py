@@ -12,7 +12,7 @@ from jsonschema import Draft202012Validator
 from referencing import Registry
 from referencing.jsonschema import DRAFT202012
 
-from auth0_rotator.fake_auth0 import FakeAuth0Server
+from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
 from tests.auth0.conftest import ALL_SCOPES, CreateClient
 
 REPO = Path(__file__).resolve().parents[2]

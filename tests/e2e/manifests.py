@@ -1,7 +1,9 @@
 """What the kind suite puts into the cluster besides the chart, as plain objects.
 
-The fake Auth0 tenant runs in the cluster from the operator's own image
-(``auth0-rotator fake-auth0``), behind a Service, with a CA and serving
+The fake Auth0 tenant runs in the cluster from a development image (the
+operator's image plus :mod:`auth0_rotator_dev`, which the production image
+does not ship: ``tests/e2e/Dockerfile.dev``) as ``auth0-rotator fake-auth0``,
+behind a Service, with a CA and serving
 certificate made here: the certificate is a Secret mounted as its TLS
 directory, and the CA is the ConfigMap the chart's ``extraCA`` trusts. The
 examples are applied with the tenant domain pointing at that Service.
@@ -17,9 +19,10 @@ from typing import Any
 
 import yaml
 
-from auth0_rotator.fake_auth0 import ensure_tls_files
+from auth0_rotator_dev.fake_auth0 import ensure_tls_files
 
 __all__ = [
+    "DEV_IMAGE",
     "EXAMPLE_DOMAIN",
     "FAKE_NAMESPACE",
     "FAKE_SERVICE",
@@ -37,6 +40,8 @@ FAKE_NAMESPACE = "auth0-fake"
 FAKE_SERVICE = "fake-auth0"
 CA_CONFIG_MAP = "fake-auth0-ca"
 IMAGE = "auth0-rotator-e2e:dev"
+DEV_IMAGE = "auth0-rotator-e2e-tools:dev"
+"""The operator image plus the development tools (the fake tenant runs from it)."""
 
 
 def fake_domain() -> str:
@@ -72,7 +77,7 @@ def runnable(docs: list[dict[str, Any]], image: str = IMAGE) -> list[dict[str, A
     return docs
 
 
-def fake_auth0_objects(tls_dir: Path, image: str = IMAGE) -> list[dict[str, Any]]:
+def fake_auth0_objects(tls_dir: Path, image: str = DEV_IMAGE) -> list[dict[str, Any]]:
     """The fake tenant's Namespace, TLS Secret, seed, Deployment and Service.
 
     Also the CA ConfigMap the operator trusts (in the fake's namespace: see

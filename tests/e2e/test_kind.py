@@ -21,6 +21,7 @@ import pytest
 import yaml
 
 from tests.e2e.manifests import (
+    DEV_IMAGE,
     FAKE_NAMESPACE,
     FAKE_SERVICE,
     IMAGE,
@@ -73,7 +74,10 @@ def _ready_reason(cluster: Any) -> str | None:
 def installed(kind_cluster: Any, tmp_path_factory: pytest.TempPathFactory) -> Any:
     """The image built and loaded, the fake tenant running, the chart installed."""
     subprocess.run(["docker", "build", "-t", IMAGE, str(REPO)], check=True)
+    dev = ["-f", str(REPO / "tests" / "e2e" / "Dockerfile.dev"), "--build-arg", f"BASE={IMAGE}"]
+    subprocess.run(["docker", "build", "-t", DEV_IMAGE, *dev, str(REPO)], check=True)
     kind_cluster.load_docker_image(IMAGE)
+    kind_cluster.load_docker_image(DEV_IMAGE)
     _apply(kind_cluster, fake_auth0_objects(tmp_path_factory.mktemp("fake-tls")))
     kind_cluster.kubectl(
         "-n", FAKE_NAMESPACE, "rollout", "status", f"deploy/{FAKE_SERVICE}", "--timeout=180s"

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import pytest
 from kubernetes import client, config
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 
 T = TypeVar("T")
 Eventually = Callable[..., Any]

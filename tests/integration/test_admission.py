@@ -24,8 +24,8 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.model import GROUP, VERSION
+from auth0_rotator_dev.devcluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[2]
 CATALOGUE = yaml.safe_load((REPO / "tests" / "data" / "admission_cases.yaml").read_text())

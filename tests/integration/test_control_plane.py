@@ -12,7 +12,7 @@ import pytest
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 
 Eventually = Callable[..., Any]
 

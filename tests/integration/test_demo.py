@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
-from auth0_rotator.devcluster import KUBE_BIN_ENV
-from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator_dev.devcluster import KUBE_BIN_ENV
+from auth0_rotator_dev.devcluster.cluster import free_port
 from tests.conftest import _kube_bin_dir, _processes_in
 
 MILESTONES = [
@@ -48,7 +48,7 @@ def _demo(state: Path, *extra: str) -> subprocess.Popen[str]:
         [
             sys.executable,
             "-m",
-            "auth0_rotator.devcluster.demo",
+            "auth0_rotator_dev.devcluster.demo",
             "--auth0-port",
             str(free_port()),
             "--state-dir",

@@ -18,7 +18,7 @@ import yaml
 from cryptography import x509
 from kubernetes import client, config
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.conftest import REPO, _kube_bin_dir
 from tests.e2e.manifests import (
     FAKE_NAMESPACE,

@@ -535,3 +535,20 @@ def test_precompiled_bytecode_holds_when_source_timestamps_change(image: Image) 
     writing = {k: v for k, v in image.env.items() if k != "PYTHONDONTWRITEBYTECODE"}
     image.run(str(image.venv / "bin" / "python"), "-c", IMPORT_OPERATOR, env=writing)
     assert snapshot(image.venv) == before
+
+
+def test_the_image_ships_no_development_tools(image: Image) -> None:
+    # The fake tenant, the dev control plane and its PKI live in auth0_rotator_dev,
+    # which the wheel leaves out: no fake-auth0 command, nothing to import.
+    usage = image.run(*image.entrypoint, "--help").stdout
+    assert "run" in usage and "fake-auth0" not in usage
+    probe = subprocess.run(
+        [str(image.venv / "bin" / "python"), "-c", "import auth0_rotator_dev"],
+        cwd=image.cwd,
+        env=image.env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert probe.returncode != 0 and "ModuleNotFoundError" in probe.stderr
+    assert not list(image.venv.rglob("fake_auth0"))

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from auth0_rotator.devcluster import BINARIES, ControlPlane, ControlPlaneError
-from auth0_rotator.devcluster.processes import ManagedProcess, kill_recorded
+from auth0_rotator_dev.devcluster import BINARIES, ControlPlane, ControlPlaneError
+from auth0_rotator_dev.devcluster.processes import ManagedProcess, kill_recorded
 
 
 def _alive(pid: int) -> bool:

@@ -19,8 +19,8 @@ from typing import Any, cast
 import httpx
 from kubernetes import client, watch
 
-from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.engine import CRASH_ENV
+from auth0_rotator_dev.devcluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples"

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from kubernetes import client, config
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.conftest import REPO, _kube_bin_dir
 from tests.integration.operator.harness import (
     M2M_ID,

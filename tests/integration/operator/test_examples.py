@@ -13,8 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from kubernetes import client
 
-from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.schedule import parse_time
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
     DOMAIN,

@@ -21,9 +21,9 @@ import pytest
 from kubernetes import client
 from kubernetes.aio import client as aio_client
 
-from auth0_rotator.devcluster import ControlPlane
-from auth0_rotator.devcluster.cluster import free_port
 from auth0_rotator.leader import LeaderElector, LeaseConfig
+from auth0_rotator_dev.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster.cluster import free_port
 from tests.integration.operator.harness import (
     FakeTenant,
     Kube,

@@ -12,9 +12,9 @@ from typing import Any
 import yaml
 from kubernetes import client
 
-from auth0_rotator.devcluster import ControlPlane
 from auth0_rotator.logs import HumanFormatter
 from auth0_rotator.schedule import parse_time
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.conftest import REPO
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from auth0_rotator.auth0 import RetryPolicy
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.conftest import TEST_ENGINE
 from tests.integration.operator.harness import (
     FakeTenant,

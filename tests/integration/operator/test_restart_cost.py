@@ -7,7 +7,7 @@ from typing import Any
 
 from kubernetes import client
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.harness import M2M_ID, FakeTenant, OperatorProcess, wait_for
 
 

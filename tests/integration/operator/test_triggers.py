@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from kubernetes import client
 
-from auth0_rotator.devcluster import ControlPlane
+from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
     DOMAIN,

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from auth0_rotator.devcluster.cluster import free_port
+from auth0_rotator_dev.devcluster.cluster import free_port
 from tests.integration.operator.conftest import TEST_ENGINE
 from tests.integration.operator.harness import (
     DOMAIN,

@@ -9,9 +9,9 @@ change settings). Start it with ``auth0-rotator fake-auth0`` or
 :class:`FakeAuth0Server`.
 """
 
-from auth0_rotator.fake_auth0._app import make_app, seed_clients
-from auth0_rotator.fake_auth0._server import FakeAuth0Server, ensure_tls_files
-from auth0_rotator.fake_auth0._state import FakeClient, Fault, Settings, Tenant
+from auth0_rotator_dev.fake_auth0._app import make_app, seed_clients
+from auth0_rotator_dev.fake_auth0._server import FakeAuth0Server, ensure_tls_files
+from auth0_rotator_dev.fake_auth0._state import FakeClient, Fault, Settings, Tenant
 
 __all__ = [
     "FakeAuth0Server",

@@ -10,7 +10,7 @@ stops everything it started, or with ``--keep`` stays up until Ctrl-C.
 Secret values are never printed: only a short SHA-256 fingerprint, to show
 that the value changed and that the Secret and Auth0 agree.
 
-    python -m auth0_rotator.devcluster.demo [--keep] [--auth0-port PORT]
+    python -m auth0_rotator_dev.devcluster.demo [--keep] [--auth0-port PORT]
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 import httpx
 from kubernetes import client, config, watch
 
-from auth0_rotator.devcluster import ControlPlane, ControlPlaneError, kube_bin_dir
-from auth0_rotator.devcluster.processes import ManagedProcess, log_tail
+from auth0_rotator_dev.devcluster import ControlPlane, ControlPlaneError, kube_bin_dir
+from auth0_rotator_dev.devcluster.processes import ManagedProcess, log_tail
 
 __all__ = ["main"]
 
@@ -398,7 +398,7 @@ def _state_dir(given: Path | None) -> Iterator[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; 0 when the rotation was shown end to end."""
-    parser = argparse.ArgumentParser(prog="python -m auth0_rotator.devcluster.demo")
+    parser = argparse.ArgumentParser(prog="python -m auth0_rotator_dev.devcluster.demo")
     parser.add_argument("--keep", action="store_true", help="stay up until Ctrl-C")
     parser.add_argument(
         "--auth0-port",

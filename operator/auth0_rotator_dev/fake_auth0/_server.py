@@ -8,9 +8,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from auth0_rotator.fake_auth0._app import make_app
-from auth0_rotator.fake_auth0._state import Tenant
-from auth0_rotator.pki import CertificateAuthority
+from auth0_rotator_dev.fake_auth0._app import make_app
+from auth0_rotator_dev.fake_auth0._state import Tenant
+from auth0_rotator_dev.pki import CertificateAuthority
 
 __all__ = ["FakeAuth0Server", "ensure_tls_files"]
 

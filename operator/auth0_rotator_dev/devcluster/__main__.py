@@ -1,8 +1,8 @@
 """Shell commands for the local control plane.
 
-``python -m auth0_rotator.devcluster up``    start it (background processes)
-``python -m auth0_rotator.devcluster env``   print ``export KUBECONFIG=...``
-``python -m auth0_rotator.devcluster down``  stop it
+``python -m auth0_rotator_dev.devcluster up``    start it (background processes)
+``python -m auth0_rotator_dev.devcluster env``   print ``export KUBECONFIG=...``
+``python -m auth0_rotator_dev.devcluster down``  stop it
 """
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ import shlex
 import sys
 from pathlib import Path
 
-from auth0_rotator.devcluster import (
+from auth0_rotator_dev.devcluster import (
     ControlPlane,
     ControlPlaneError,
     default_state_dir,
     kube_bin_dir,
 )
-from auth0_rotator.devcluster.processes import kill_recorded
+from auth0_rotator_dev.devcluster.processes import kill_recorded
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run one of ``up``, ``env``, ``down``."""
-    parser = argparse.ArgumentParser(prog="python -m auth0_rotator.devcluster")
+    parser = argparse.ArgumentParser(prog="python -m auth0_rotator_dev.devcluster")
     parser.add_argument("command", choices=["up", "env", "down"])
     parser.add_argument("--state-dir", type=Path, default=default_state_dir())
     parser.add_argument("--nodes", type=int, default=1)

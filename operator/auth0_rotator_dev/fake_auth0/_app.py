@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl
 
 from aiohttp import web
 
-from auth0_rotator.fake_auth0._state import (
+from auth0_rotator_dev.fake_auth0._state import (
     CallRecord,
     FakeAction,
     FakeClient,

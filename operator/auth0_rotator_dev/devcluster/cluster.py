@@ -27,8 +27,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from auth0_rotator.devcluster.processes import ManagedProcess, kill_recorded, log_tail
-from auth0_rotator.pki import CertificateAuthority, write_rsa_key_pair
+from auth0_rotator_dev.devcluster.processes import ManagedProcess, kill_recorded, log_tail
+from auth0_rotator_dev.pki import CertificateAuthority, write_rsa_key_pair
 
 __all__ = ["BINARIES", "ControlPlane", "ControlPlaneError", "free_port"]
 

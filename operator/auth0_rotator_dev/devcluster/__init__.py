@@ -1,14 +1,14 @@
 """The local Kubernetes stand-in used by the integration tests and the demo.
 
-See :mod:`auth0_rotator.devcluster.cluster` for what runs and how, and
-``python -m auth0_rotator.devcluster --help`` for the shell commands.
+See :mod:`auth0_rotator_dev.devcluster.cluster` for what runs and how, and
+``python -m auth0_rotator_dev.devcluster --help`` for the shell commands.
 """
 
 import os
 import tempfile
 from pathlib import Path
 
-from auth0_rotator.devcluster.cluster import BINARIES, ControlPlane, ControlPlaneError
+from auth0_rotator_dev.devcluster.cluster import BINARIES, ControlPlane, ControlPlaneError
 
 __all__ = [
     "BINARIES",
