@@ -311,7 +311,7 @@ async def test_a_tenant_ca_bundle_given_as_pem_text_is_trusted(
 
 
 def test_auth0_explanations_are_quoted_only_when_they_cannot_carry_a_secret() -> None:
-    from auth0_rotator.auth0._client import _quotable
+    from auth0_rotator.auth0._answers import _quotable
 
     why = (
         "The client secret cannot be rotated for clients configured with the Private Key "

@@ -2,14 +2,24 @@
 
 Public face:
 
-- :class:`Auth0Client` — one per tenant: token cache, rate budget, retries,
-  typed errors; ``get_client_secret``, ``set_client_secret``,
-  ``rotate_client_secret``, ``verify_client_secret``.
+- :class:`Auth0Client` — one per tenant configuration: token cache, retries,
+  deadlines, typed errors; ``get_client_secret``, ``set_client_secret``,
+  ``rotate_client_secret``, ``verify_client_secret``, ``check_credentials``.
+- :class:`DomainLimits` — what all clients of one Auth0 domain share: the
+  :class:`RateBudget` and the :class:`CircuitBreaker`.
 - :class:`TenantConnection`, :class:`RetryPolicy` — its configuration.
-- The error hierarchy rooted at :class:`Auth0Error` (see ``_errors``).
+- The error hierarchy rooted at :class:`Auth0Error` (see ``_errors``), and
+  :class:`InvalidCABundle` for a CA that cannot be loaded.
 """
 
-from auth0_rotator.auth0._client import Auth0Client, ResponseObserver, RetryPolicy, TenantConnection
+from auth0_rotator.auth0._breaker import CircuitBreaker
+from auth0_rotator.auth0._client import (
+    Auth0Client,
+    DomainLimits,
+    ResponseObserver,
+    RetryPolicy,
+    TenantConnection,
+)
 from auth0_rotator.auth0._errors import (
     Auth0Error,
     Auth0Unavailable,
@@ -23,14 +33,18 @@ from auth0_rotator.auth0._errors import (
     TargetNotFound,
 )
 from auth0_rotator.auth0._ratelimit import RateBudget
+from auth0_rotator.auth0._tls import InvalidCABundle
 from auth0_rotator.auth0._tokens import TokenCache
 
 __all__ = [
     "Auth0Client",
     "Auth0Error",
     "Auth0Unavailable",
+    "CircuitBreaker",
     "ClientNotFound",
+    "DomainLimits",
     "InsufficientScope",
+    "InvalidCABundle",
     "InvalidCredentials",
     "InvalidRequest",
     "OutcomeUnknown",

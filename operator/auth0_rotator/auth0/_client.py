@@ -1,11 +1,14 @@
 """The Auth0 Management API client the operator uses (async, httpx).
 
-One :class:`Auth0Client` per tenant owns one ``httpx.AsyncClient`` (connection
-reuse, timeouts, TLS verification always on), one :class:`TokenCache` and one
-:class:`RateBudget`. Idempotent calls (GET, PATCH with a given value, token
-requests) are retried with backoff; ``rotate-secret`` is sent once and a lost
-answer becomes :class:`OutcomeUnknown`. Errors are typed and their messages
-never contain a secret, a token or a raw response body.
+One :class:`Auth0Client` per tenant configuration owns one ``httpx.AsyncClient``
+(connection reuse, TLS verification always on) and one :class:`TokenCache`;
+every client of one Auth0 domain shares that domain's :class:`DomainLimits`
+(its rate budget and circuit breaker), however many tenant objects name it.
+Every request has a total deadline and a bounded answer (``_transport``).
+Idempotent calls (GET, PATCH with a given value, token requests) are retried
+with backoff; ``rotate-secret`` is sent once and a lost answer becomes
+:class:`OutcomeUnknown`. Errors are typed and their messages never contain a
+secret, a token or a raw response body.
 """
 
 from __future__ import annotations
@@ -13,39 +16,37 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
-import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 
+from auth0_rotator.auth0._answers import json_object, management_error, oauth_error
+from auth0_rotator.auth0._breaker import CircuitBreaker
 from auth0_rotator.auth0._errors import (
     Auth0Error,
     Auth0Unavailable,
-    ClientNotFound,
     InsufficientScope,
     InvalidCredentials,
     InvalidRequest,
     OutcomeUnknown,
     RateLimited,
-    TargetNotFound,
 )
 from auth0_rotator.auth0._ratelimit import RateBudget
+from auth0_rotator.auth0._tls import tls_context
 from auth0_rotator.auth0._tokens import TokenCache
+from auth0_rotator.auth0._transport import Answer, NoAnswer, Refused, exchange
 from auth0_rotator.secretvalue import SecretValue
 
-__all__ = ["Auth0Client", "ResponseObserver", "RetryPolicy", "TenantConnection"]
+__all__ = ["Auth0Client", "DomainLimits", "ResponseObserver", "RetryPolicy", "TenantConnection"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ResponseObserver = Callable[[str, int], None]
 """Called with (endpoint, HTTP status or 0 for no answer) after every Auth0 request."""
-
-_SCOPES_IN_MESSAGE = re.compile(r"(?:expected any of|scopes are required):\s*([\w:, ]+)")
 
 
 @dataclass(frozen=True)
@@ -66,12 +67,27 @@ class TenantConnection:
     ca_pem: str | None = None
     """Extra PEM CA certificates to trust, in addition to the system ones."""
     timeout: float = 10.0
-    """Seconds for each HTTP request (connect, read, write)."""
+    """Seconds for each step of a request (connect, each read, each write)."""
+    deadline: float = 30.0
+    """Seconds for a whole request: connect, send and the complete answer."""
 
     @property
     def management_audience(self) -> str:
         """The audience requested for management tokens."""
         return self.audience or f"https://{self.domain}/api/v2/"
+
+
+@dataclass
+class DomainLimits:
+    """What every client of one Auth0 domain shares: its rate budget and its breaker."""
+
+    budget: RateBudget
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+
+    @classmethod
+    def for_rate(cls, requests_per_second: float, burst: int) -> DomainLimits:
+        """Fresh limits for a domain allowing ``requests_per_second`` with ``burst``."""
+        return cls(RateBudget(requests_per_second, burst))
 
 
 @dataclass(frozen=True)
@@ -105,6 +121,7 @@ class Auth0Client:
         self,
         connection: TenantConnection,
         *,
+        limits: DomainLimits | None = None,
         retry: RetryPolicy | None = None,
         observer: ResponseObserver | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -112,22 +129,30 @@ class Auth0Client:
         self.connection = connection
         self.retry = retry or RetryPolicy()
         self._observer = observer
-        verify = ssl.create_default_context()
-        if connection.ca_file:
-            verify.load_verify_locations(cafile=connection.ca_file)
-        if connection.ca_pem:
-            verify.load_verify_locations(cadata=connection.ca_pem)
+        self.limits = limits or DomainLimits.for_rate(
+            connection.requests_per_second, connection.burst
+        )
         self._http = httpx.AsyncClient(
             base_url=f"https://{connection.domain}",
-            verify=verify,
-            timeout=httpx.Timeout(connection.timeout),
+            # Raises InvalidCABundle for a CA that cannot be loaded.
+            verify=tls_context(connection.ca_file, connection.ca_pem),
+            timeout=httpx.Timeout(min(connection.timeout, connection.deadline)),
             limits=httpx.Limits(max_connections=20, max_keepalive_connections=10),
             headers={"User-Agent": "auth0-rotator"},
             transport=transport,
             follow_redirects=False,
         )
-        self.budget = RateBudget(connection.requests_per_second, connection.burst)
         self.tokens = TokenCache(self._fetch_management_token)
+
+    @property
+    def budget(self) -> RateBudget:
+        """The rate budget of this client's domain (shared)."""
+        return self.limits.budget
+
+    @property
+    def closed(self) -> bool:
+        """Whether the connection pool is closed."""
+        return self._http.is_closed
 
     async def aclose(self) -> None:
         """Close the connection pool."""
@@ -138,6 +163,11 @@ class Auth0Client:
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
+
+    async def check_credentials(self) -> float | None:
+        """Obtain a management token (cached); return when it expires (monotonic clock)."""
+        await self.tokens.get()
+        return self.tokens.expires_at
 
     # -- public operations ------------------------------------------------------------
 
@@ -151,7 +181,7 @@ class Auth0Client:
             params={"fields": "client_id,client_secret", "include_fields": "true"},
             idempotent=True,
         )
-        secret = _json(resp).get("client_secret")
+        secret = json_object(resp).get("client_secret")
         if not isinstance(secret, str) or not secret:
             raise InsufficientScope(
                 f"Auth0 returned client {client_id} without its secret: grant the management "
@@ -170,7 +200,7 @@ class Auth0Client:
             params={"fields": "client_secret", "include_fields": "false"},
             idempotent=True,
         )
-        return _json(resp)
+        return json_object(resp)
 
     async def set_client_secret(self, client_id: str, secret: SecretValue) -> None:
         """Set the client's secret to ``secret`` (idempotent; needs ``update:client_keys``)."""
@@ -197,7 +227,7 @@ class Auth0Client:
             idempotent=False,
         )
         try:
-            secret = _json(resp).get("client_secret")
+            secret = json_object(resp).get("client_secret")
         except Auth0Error as exc:
             raise OutcomeUnknown(
                 f"rotate-secret for client {client_id} answered without a readable secret; "
@@ -220,7 +250,7 @@ class Auth0Client:
         """
         subject = f"action {action_id}"
         path = f"/api/v2/actions/actions/{_path(action_id)}"
-        action = _json(
+        action = json_object(
             await self._management(
                 "GET", path, endpoint="get-action", client_id="", subject=subject, idempotent=True
             )
@@ -276,7 +306,7 @@ class Auth0Client:
                 f"allows {_METADATA_VALUE_MAX} characters per value; use another target"
             )
         path = f"/api/v2/clients/{_path(client_id)}"
-        current = _json(
+        current = json_object(
             await self._management(
                 "GET",
                 path,
@@ -335,14 +365,35 @@ class Auth0Client:
         if self._observer is not None:
             self._observer(endpoint, status)
 
+    async def _exchange(self, endpoint: str, method: str, path: str, **request: Any) -> Answer:
+        """One request within the connection's deadline, observed; transport errors pass."""
+        try:
+            answer = await exchange(
+                self._http,
+                self.limits.breaker,
+                method,
+                path,
+                deadline=self.connection.deadline,
+                **request,
+            )
+        except (NoAnswer, Refused):
+            self._observe(endpoint, 0)
+            raise
+        self._observe(endpoint, answer.status_code)
+        return answer
+
+    def _refused(self, refused: Refused) -> Auth0Unavailable:
+        return Auth0Unavailable(
+            f"Auth0 at {self.connection.domain} gave no timely answer to recent requests; "
+            f"calls to it resume in {refused.retry_in:.0f}s"
+        )
+
     async def _token_request_status(self, form: Mapping[str, str]) -> int:
         try:
-            resp = await self._http.post("/oauth/token", data=form)
-        except httpx.HTTPError:
-            self._observe("token", 0)
+            answer = await self._exchange("token", "POST", "/oauth/token", data=form)
+        except (NoAnswer, Refused):
             return 0
-        self._observe("token", resp.status_code)
-        return resp.status_code
+        return answer.status_code
 
     async def _fetch_management_token(self) -> tuple[SecretValue, float]:
         conn = self.connection
@@ -357,20 +408,20 @@ class Auth0Client:
     async def _token_attempt(self, form: Mapping[str, str]) -> tuple[SecretValue, float]:
         conn = self.connection
         try:
-            resp = await self._http.post("/oauth/token", data=form)
-        except httpx.HTTPError as exc:
-            self._observe("token", 0)
+            resp = await self._exchange("token", "POST", "/oauth/token", data=form)
+        except Refused as refused:
+            raise self._refused(refused) from None
+        except NoAnswer as exc:
             raise _Retry(
-                Auth0Unavailable(f"cannot reach https://{conn.domain}/oauth/token: {_kind(exc)}")
+                Auth0Unavailable(f"cannot reach https://{conn.domain}/oauth/token: {exc.what}")
             ) from None
-        self._observe("token", resp.status_code)
         if resp.status_code == 200:
-            body = _json(resp)
+            body = json_object(resp)
             token, expires_in = body.get("access_token"), body.get("expires_in", 86400)
             if not isinstance(token, str) or not isinstance(expires_in, int | float):
                 raise Auth0Unavailable("token endpoint answered 200 without an access token")
             return SecretValue(token), float(expires_in)
-        error = _oauth_error(resp)
+        error = oauth_error(resp)
         if resp.status_code == 429:
             raise _Retry(RateLimited("token endpoint is rate limited", retry_after=1.0), wait=1.0)
         if resp.status_code >= 500:
@@ -406,39 +457,34 @@ class Auth0Client:
         json: dict[str, Any] | None = None,
         params: dict[str, str] | None = None,
         subject: str | None = None,
-    ) -> httpx.Response:
+    ) -> Answer:
         refreshed = False
         subject = subject or f"client {client_id}"
 
-        async def attempt() -> httpx.Response:
+        async def attempt() -> Answer:
             nonlocal refreshed
             await self.budget.acquire()
             token = await self.tokens.get()
             try:
-                resp = await self._http.request(
+                resp = await self._exchange(
+                    endpoint,
                     method,
                     path,
                     json=json,
                     params=params,
                     headers={"Authorization": f"Bearer {token.reveal()}"},
                 )
-            except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-                # Never sent: safe to try again whatever the method.
-                self._observe(endpoint, 0)
-                raise _Retry(
-                    Auth0Unavailable(f"cannot reach Auth0 for {endpoint}: {_kind(exc)}")
-                ) from None
-            except httpx.HTTPError as exc:
-                self._observe(endpoint, 0)
-                if not idempotent:
+            except Refused as refused:
+                raise self._refused(refused) from None
+            except NoAnswer as exc:
+                if exc.sent and not idempotent:
                     raise OutcomeUnknown(
                         f"{endpoint} for {subject} was sent but its answer was lost "
-                        f"({_kind(exc)}); read the secret back before changing it again"
+                        f"({exc.what}); read the secret back before changing it again"
                     ) from None
                 raise _Retry(
-                    Auth0Unavailable(f"{endpoint} for {subject} failed: {_kind(exc)}")
+                    Auth0Unavailable(f"{endpoint} for {subject} failed: {exc.what}")
                 ) from None
-            self._observe(endpoint, resp.status_code)
             blocked = self.budget.observe(resp.status_code, resp.headers)
             status = resp.status_code
             if status < 300:
@@ -462,7 +508,7 @@ class Auth0Client:
                         status=status,
                     )
                 raise _Retry(Auth0Unavailable(f"{endpoint} for {subject} answered HTTP {status}"))
-            raise _management_error(resp, endpoint, client_id, subject)
+            raise management_error(resp, endpoint, client_id, subject)
 
         return await self._with_retries(attempt, what=endpoint)
 
@@ -485,112 +531,12 @@ class Auth0Client:
         raise last
 
 
-def _path(client_id: str) -> str:
-    return httpx.URL(f"/{client_id}").raw_path.decode()[1:]
-
-
-def _kind(exc: BaseException) -> str:
-    """A short description of a transport error that never includes request data."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ssl.SSLCertVerificationError):
-            return (
-                "its TLS certificate is not trusted; put the CA that signed it in the "
-                "tenant's spec.caBundle (verification cannot be turned off)"
-            )
-        seen = seen.__cause__ or seen.__context__
-    return type(exc).__name__
-
-
-def _json(resp: httpx.Response) -> dict[str, Any]:
-    try:
-        data = resp.json()
-    except ValueError:
-        raise Auth0Unavailable(
-            f"Auth0 answered HTTP {resp.status_code} with a body that is not JSON"
-        ) from None
-    if not isinstance(data, dict):
-        raise Auth0Unavailable(f"Auth0 answered HTTP {resp.status_code} with unexpected JSON")
-    return data
-
-
-def _oauth_error(resp: httpx.Response) -> str:
-    try:
-        data = resp.json()
-    except ValueError:
-        return f"HTTP {resp.status_code}"
-    error = data.get("error") if isinstance(data, dict) else None
-    return error if isinstance(error, str) and error.isidentifier() else f"HTTP {resp.status_code}"
-
-
-def _management_error(
-    resp: httpx.Response, endpoint: str, client_id: str, subject: str
-) -> Auth0Error:
-    status = resp.status_code
-    try:
-        body = resp.json()
-    except ValueError:
-        body = {}
-    body = body if isinstance(body, dict) else {}
-    code = body.get("errorCode")
-    code = code if isinstance(code, str) and code.replace("_", "").isalnum() else None
-    raw_message = body.get("message")
-    message = raw_message if isinstance(raw_message, str) else ""
-    if status == 404 and endpoint in _CLIENT_ENDPOINTS:
-        return ClientNotFound(
-            f"Auth0 has no client {client_id}: check spec.clientId and the tenant", status=404
-        )
-    if status == 404:
-        return TargetNotFound(f"Auth0 has no {subject}: check spec.auth0Targets", status=404)
-    if status == 403:
-        scopes = _scopes(message) or _DEFAULT_SCOPES.get(endpoint, ())
-        return InsufficientScope(
-            f"the management application lacks a scope for {endpoint}: grant "
-            f"{' or '.join(scopes) or 'the required scope'} to it in the Management API's "
-            "Machine to Machine settings",
-            scopes=scopes,
-            status=403,
-        )
-    said = _quotable(message)
-    return InvalidRequest(
-        f"Auth0 rejected {endpoint} for {subject} (HTTP {status}{', ' + code if code else ''})"
-        + (f": {said}" if said else ""),
-        status=status,
-    )
-
-
-_TOKEN_LIKE = re.compile(r"[A-Za-z0-9_\-+/=.]{20,}")
-
-
-def _quotable(message: str) -> str:
-    """Auth0's own explanation, if it cannot carry a secret; else nothing.
-
-    Auth0 does not echo values in its errors, but nothing guarantees it: any
-    run of 20 or more token characters (every secret is longer) drops the text.
-    """
-    text = " ".join(message.split())[:200]
-    return "" if not text or _TOKEN_LIKE.search(text) else text
-
-
-_DEFAULT_SCOPES = {
-    "get-client": ("read:client_keys",),
-    "patch-client": ("update:client_keys",),
-    "rotate-secret": ("update:client_keys",),
-    "get-action": ("read:actions",),
-    "patch-action": ("update:actions",),
-    "deploy-action": ("create:actions",),
-    "put-rules-config": ("update:rules_configs",),
-    "get-client-metadata": ("read:clients",),
-    "patch-client-metadata": ("update:clients",),
-}
 _METADATA_VALUE_MAX = 255
 _METADATA_KEYS_MAX = 10
-_CLIENT_ENDPOINTS = {"get-client", "patch-client", "rotate-secret"}
 
 
-def _scopes(message: str) -> tuple[str, ...]:
-    match = _SCOPES_IN_MESSAGE.search(message)
-    if not match:
-        return ()
-    found = [s.strip() for s in match.group(1).split(",")]
-    return tuple(s for s in found if re.fullmatch(r"[a-z_]+:[a-z_]+", s))
+def _path(identifier: str) -> str:
+    """``identifier`` as one URL path segment; ``.``, ``..`` and empty ids are refused."""
+    if identifier in ("", ".", ".."):
+        raise InvalidRequest(f"{identifier!r} is not an Auth0 id: it would change the URL path")
+    return httpx.URL(f"/{identifier}").raw_path.decode()[1:]

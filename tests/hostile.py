@@ -1,0 +1,87 @@
+"""Hostile HTTPS endpoints for the bounded-work tests: a trickle and an endless body.
+
+``trickle`` answers every request one byte every ``interval`` seconds (per-read
+timeouts never trip); ``endless`` answers 200 with a chunked body that never
+ends, as fast as the socket takes it. Both count what they sent per connection
+and notice when the client hangs up, so a test can assert that the client gave
+up (and how much it read) without timing anything.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Connection", "HostileServer"]
+
+_CHUNK = b"x" * 65536
+
+
+@dataclass
+class Connection:
+    """One accepted connection: bytes sent, and whether the client hung up first."""
+
+    sent: int = 0
+    hung_up: bool = False
+
+
+@dataclass
+class HostileServer:
+    """A TLS server on 127.0.0.1 misbehaving as ``mode`` (``trickle`` or ``endless``)."""
+
+    mode: str
+    cert: Path
+    key: Path
+    interval: float = 2.0
+    connections: list[Connection] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+
+    @property
+    def domain(self) -> str:
+        """``127.0.0.1:<port>``, as a tenant's spec.domain."""
+        return f"127.0.0.1:{self.port}"
+
+    async def start(self) -> HostileServer:
+        """Listen on a free port."""
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.cert, self.key)
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0, ssl=context)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        """Stop listening and drop every connection."""
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._server.wait_closed(), 5)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        seen = Connection()
+        self.connections.append(seen)
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            if self.mode == "trickle":
+                answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+                for byte in answer:
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+                    seen.sent += 1
+                    await asyncio.sleep(self.interval)
+            else:
+                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+                writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+                while True:
+                    writer.write(b"%x\r\n%s\r\n" % (len(_CHUNK), _CHUNK))
+                    await writer.drain()
+                    seen.sent += len(_CHUNK)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+            seen.hung_up = True
+        except asyncio.CancelledError:
+            raise
+        finally:
+            writer.close()
