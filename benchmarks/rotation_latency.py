@@ -175,7 +175,7 @@ class Bench:
         self.core.create_namespaced_secret(
             NS,
             {
-                "metadata": {"name": "creds"},
+                "metadata": {"name": "creds", "labels": {"auth0rotator.dev/credentials": "true"}},
                 "stringData": {"client_id": "m2m", "client_secret": "m" * 48},
             },
         )
@@ -222,6 +222,8 @@ class Bench:
                 "bench",
                 "--extra-ca-file",
                 str(self.ca),
+                "--allowed-domain",
+                self.domain,
                 "--metrics",
                 "",
                 "--liveness",

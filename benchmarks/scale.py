@@ -216,7 +216,7 @@ class Bench:
         core.create_namespaced_secret(
             namespace,
             {
-                "metadata": {"name": "creds"},
+                "metadata": {"name": "creds", "labels": {"auth0rotator.dev/credentials": "true"}},
                 "stringData": {"client_id": M2M_ID, "client_secret": M2M_SECRET},
             },
         )
@@ -299,6 +299,8 @@ class Bench:
                     *[arg for ns in self.namespaces for arg in ("-n", ns)],
                     "--extra-ca-file",
                     str(self.work / "tls" / "ca.crt"),
+                    "--allowed-domain",
+                    f"127.0.0.1:{self.fake_port}",
                     "--metrics",
                     f"127.0.0.1:{self.metrics_port}",
                     "--liveness",

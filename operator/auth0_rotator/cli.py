@@ -104,6 +104,30 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA bundle to trust for every tenant besides the system CAs (local fake tenants)",
     )
     run.add_argument(
+        "--allowed-domain",
+        action="append",
+        default=None,
+        metavar="PATTERN",
+        help="tenant domain credentials may be sent to; repeat for several (replaces the "
+        "default *.auth0.com). host[:port], *.suffix or host:*; IP addresses, ports and "
+        "cluster-local names need an exact entry",
+    )
+    run.add_argument(
+        "--auth0-deadline",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
+        help="time for one whole Auth0 request, answer included (default: %(default)s)",
+    )
+    run.add_argument(
+        "--reconcile-deadline",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="time for one reconcile before it is cancelled and retried; liveness fails when "
+        "one outlives it (default: %(default)s)",
+    )
+    run.add_argument(
         "--liveness",
         default="http://127.0.0.1:8080/healthz",
         metavar="URL",
@@ -183,6 +207,7 @@ def _lease_namespace(given: str | None) -> str:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from auth0_rotator.access import DEFAULT_ALLOWED_DOMAINS, DomainAllowList
     from auth0_rotator.endpoints import parse_listen, parse_url
     from auth0_rotator.engine import EngineSettings
     from auth0_rotator.leader import LeaseConfig
@@ -204,6 +229,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         liveness = parse_url(args.liveness) if args.liveness else None
         metrics = parse_listen(args.metrics) if args.metrics else None
+        allowed = DomainAllowList.parse(args.allowed_domain or DEFAULT_ALLOWED_DOMAINS)
     except ValueError as exc:
         print(f"auth0-rotator run: error: {exc}", file=sys.stderr)
         return 2
@@ -219,9 +245,12 @@ def _run(args: argparse.Namespace) -> int:
             verify_timeout=args.verify_timeout,
             restart_window=timedelta(seconds=args.restart_window),
             rollout_deadline=timedelta(seconds=args.rollout_deadline),
+            reconcile_deadline=args.reconcile_deadline,
         ),
         workers=args.workers,
         extra_ca_file=args.extra_ca_file,
+        allowed_domains=allowed.patterns,
+        auth0_deadline=args.auth0_deadline,
     )
     try:
         asyncio.run(run_operator(options))

@@ -5,6 +5,14 @@ keys on a queue; a few workers reconcile them. A key is never reconciled by
 two workers at once, and a key that changes while it is being reconciled is
 reconciled again afterwards. Nothing polls: an idle resource costs one heap
 entry (its next scheduled rotation), not a task or an API call.
+
+Bounded work: every reconcile has a deadline (it is cancelled there, which the
+rotation journal survives like a crash, and retried with backoff), and
+:attr:`Controller.stuck` names reconciles that outlived it anyway, for the
+liveness probe. Keys are partitioned (by Auth0 domain, as the engine last saw
+it): one partition runs on at most half the workers at a time, and its other
+keys wait aside without taking a worker, so one slow tenant cannot occupy
+them all.
 """
 
 from __future__ import annotations
@@ -15,6 +23,9 @@ import copy
 import heapq
 import itertools
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,14 +53,37 @@ many, reconciles read the object instead of holding it in memory)."""
 _MAX_SLEEP = 30.0
 """The scheduler re-reads the clock at least this often (the clock may be shifted)."""
 
+STUCK_GRACE = 30.0
+"""Seconds past its deadline after which a reconcile that did not end counts as stuck."""
+
+Partition = Callable[[Key], str | None]
+"""Which partition (Auth0 domain) a key belongs to, if known."""
+
 
 class Controller:
     """Runs ``reconcile`` for queued keys with ``workers`` concurrent workers."""
 
-    def __init__(self, reconcile: Reconcile, clock: Clock, workers: int = 4) -> None:
+    def __init__(
+        self,
+        reconcile: Reconcile,
+        clock: Clock,
+        workers: int = 4,
+        *,
+        deadline: float | None = None,
+        partition: Partition | None = None,
+    ) -> None:
         self._reconcile = reconcile
         self._clock = clock
         self._workers = workers
+        self._deadline = deadline
+        """Seconds one reconcile may take before it is cancelled (``None``: no limit)."""
+        self._partition = partition
+        self._share = max(1, math.ceil(workers / 2))
+        """Workers one partition may occupy at once."""
+        self._running: dict[str, int] = {}
+        self._parked: dict[str, deque[Key]] = {}
+        """Keys waiting for their partition to have a free share (still counted as queued)."""
+        self._started: dict[Key, float] = {}
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
         self._active: set[Key] = set()
@@ -120,8 +154,16 @@ class Controller:
 
     @property
     def queued(self) -> int:
-        """Keys waiting for a worker."""
-        return self._queue.qsize()
+        """Keys waiting for a worker (or for their partition's share)."""
+        return self._queue.qsize() + sum(len(q) for q in self._parked.values())
+
+    @property
+    def stuck(self) -> list[Key]:
+        """Keys whose reconcile runs longer than its deadline plus :data:`STUCK_GRACE`."""
+        if self._deadline is None:
+            return []
+        limit = time.monotonic() - self._deadline - STUCK_GRACE
+        return sorted(key for key, started in self._started.items() if started < limit)
 
     @property
     def alive(self) -> bool:
@@ -152,46 +194,74 @@ class Controller:
     async def _worker(self, index: int) -> None:
         while True:
             key = await self._queue.get()
-            self._queued.discard(key)
-            self._active.add(key)
-            wake: datetime | None = None
-            # Every line logged during this reconcile names the resource (and the
-            # engine adds the rotation id): see auth0_rotator.logs.
-            resource_token = logs.resource.set(key)
-            rotation_token = logs.rotation.set(None)
-            try:
-                wake = await self._reconcile(*key, self._seen.pop(key, None))
-                self._failures.pop(key, None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # Never log the exception text: API error bodies are not ours to print.
-                failures = self._failures.get(key, 0) + 1
-                self._failures[key] = failures
-                delay = min(2.0**failures, 300.0)
-                log.warning(
-                    "reconcile of %s/%s failed (%s%s); retrying in %.0fs",
-                    *key,
-                    type(exc).__name__,
-                    f" HTTP {exc.status}" if hasattr(exc, "status") else "",
-                    delay,
-                )
-                wake = self._clock() + timedelta(seconds=delay)
-            finally:
-                logs.rotation.reset(rotation_token)
-                logs.resource.reset(resource_token)
-                self.reconciles += 1
-                self._active.discard(key)
+            part = self._partition(key) if self._partition is not None else None
+            if part is not None and self._running.get(part, 0) >= self._share:
+                # Its partition has its share of workers: wait aside, still queued.
+                self._parked.setdefault(part, deque()).append(key)
                 self._queue.task_done()
-            if key in self._dirty:
-                checks = self._dirty.pop(key)
-                # Ask every check: each consumes the expectation it matched.
-                if checks is None or not all([check() for check in checks]):
-                    self.enqueue(key)
-            if key not in self._queued:
-                self._seen.pop(key, None)
-            if wake is not None:
-                self.schedule(key, wake)
+                continue
+            if part is not None:
+                self._running[part] = self._running.get(part, 0) + 1
+            try:
+                await self._run(key)
+            finally:
+                if part is not None:
+                    self._release(part)
+
+    def _release(self, part: str) -> None:
+        """A reconcile of ``part`` ended: let one of its parked keys go."""
+        self._running[part] -= 1
+        if not self._running[part]:
+            del self._running[part]
+        parked = self._parked.get(part)
+        if parked:
+            self._queue.put_nowait(parked.popleft())
+            if not parked:
+                del self._parked[part]
+
+    async def _run(self, key: Key) -> None:
+        self._queued.discard(key)
+        self._active.add(key)
+        self._started[key] = time.monotonic()
+        wake: datetime | None = None
+        # Every line logged during this reconcile names the resource (and the
+        # engine adds the rotation id): see auth0_rotator.logs.
+        resource_token = logs.resource.set(key)
+        rotation_token = logs.rotation.set(None)
+        try:
+            async with asyncio.timeout(self._deadline):
+                wake = await self._reconcile(*key, self._seen.pop(key, None))
+            self._failures.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            # Never log the exception text: API error bodies are not ours to print.
+            failures = self._failures.get(key, 0) + 1
+            self._failures[key] = failures
+            delay = min(2.0**failures, 300.0)
+            if isinstance(exc, TimeoutError):
+                what = f"did not finish within {self._deadline:g}s"
+            else:
+                status = f" HTTP {exc.status}" if hasattr(exc, "status") else ""
+                what = f"failed ({type(exc).__name__}{status})"
+            log.warning("reconcile of %s/%s %s; retrying in %.0fs", *key, what, delay)
+            wake = self._clock() + timedelta(seconds=delay)
+        finally:
+            logs.rotation.reset(rotation_token)
+            logs.resource.reset(resource_token)
+            self.reconciles += 1
+            self._active.discard(key)
+            self._started.pop(key, None)
+            self._queue.task_done()
+        if key in self._dirty:
+            checks = self._dirty.pop(key)
+            # Ask every check: each consumes the expectation it matched.
+            if checks is None or not all([check() for check in checks]):
+                self.enqueue(key)
+        if key not in self._queued:
+            self._seen.pop(key, None)
+        if wake is not None:
+            self.schedule(key, wake)
 
     async def _timer(self) -> None:
         while True:
@@ -205,5 +275,8 @@ class Controller:
             if self._heap:
                 sleep = min(sleep, max((self._heap[0][0] - now).total_seconds(), 0.0))
             self._wake.clear()
+            # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a
+            # cancellation that arrives as the event is set, and stop() would hang.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=sleep)
+                async with asyncio.timeout(sleep):
+                    await self._wake.wait()

@@ -11,13 +11,13 @@ across crashes and restarts.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from auth0_rotator.model import ClientSecretSpec
 from auth0_rotator.schedule import format_time, parse_time
 
-__all__ = ["Decision", "SecretState", "decide", "next_rotation_time"]
+__all__ = ["Decision", "SecretState", "decide", "forced_rotation_hold", "next_rotation_time"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,20 @@ def next_rotation_time(spec: ClientSecretSpec, now: datetime) -> datetime | None
     if spec.schedule is None:
         return None
     return spec.schedule.next_fire_time(now)
+
+
+def forced_rotation_hold(
+    status: dict[str, Any], floor: timedelta, now: datetime
+) -> datetime | None:
+    """When a forced rotation may run under the tenant's floor; ``None``: now.
+
+    ``floor`` is the tenant's ``minForcedRotationInterval``: one namespace must
+    not drain a shared tenant's rate budget by forcing rotations back to back.
+    """
+    last = parse_time(status.get("lastRotationTime"))
+    if not floor or last is None or now >= last + floor:
+        return None
+    return last + floor
 
 
 def _interval_ok(spec: ClientSecretSpec, status: dict[str, Any], now: datetime) -> datetime | None:

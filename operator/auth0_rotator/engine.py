@@ -31,6 +31,8 @@ A step that is not persisted is repeated on resume; each is idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import logging
 import os
 import secrets
@@ -42,13 +44,14 @@ from typing import Any
 from kubernetes.aio.client import ApiException
 
 from auth0_rotator import logs
+from auth0_rotator.access import selector_matches
 from auth0_rotator.auth0 import (
     Auth0Client,
     Auth0Error,
     InsufficientScope,
     OutcomeUnknown,
 )
-from auth0_rotator.decisions import Decision, SecretState, decide
+from auth0_rotator.decisions import Decision, SecretState, decide, forced_rotation_hold
 from auth0_rotator.kube import (
     UNREAD,
     Conflict,
@@ -69,7 +72,7 @@ from auth0_rotator.rollout import (
 )
 from auth0_rotator.schedule import Clock, SystemClock, format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
-from auth0_rotator.tenants import TenantProblem, TenantRegistry, selector_matches
+from auth0_rotator.tenants import TenantProblem, TenantRegistry
 
 __all__ = ["ROTATE_ANNOTATION", "EngineSettings", "RotationEngine", "staging_secret_name"]
 
@@ -80,6 +83,9 @@ SECRET_KEY_ANNOTATION = "auth0rotator.dev/client-secret-key"
 """On a target Secret: which key holds the client secret (to relocate it)."""
 CRASH_ENV = "AUTH0_ROTATOR_TEST_CRASH_AT"
 """Test hook: SIGKILL this process when the named point is reached (see ``_crash_point``)."""
+
+_SESSIONS: contextvars.ContextVar[contextlib.AsyncExitStack] = contextvars.ContextVar("sessions")
+"""The tenant sessions of the reconcile running in this task (closed when it ends)."""
 
 _DECIDING_METADATA = ("generation", "annotations", "labels", "deletionTimestamp", "uid")
 """Metadata a reconcile decides on; a status write that finds any of it changed is no echo."""
@@ -131,6 +137,8 @@ class EngineSettings:
     one workload restart it once (restart-storm coalescing)."""
     rollout_deadline: timedelta = timedelta(minutes=10)
     """After this long since the rotation an unfinished rollout is reported as RolloutStalled."""
+    reconcile_deadline: float = 300.0
+    """Seconds one reconcile may take; it is then cancelled (like a crash) and retried."""
 
 
 @dataclass
@@ -155,6 +163,10 @@ class _RolloutReport:
 
 _Targets = tuple[list[dict[str, Any]], list[tuple[str, str]]]
 """Restart targets as read: the workloads found, and (condition reason, message) problems."""
+
+
+class _StagingTaken(Exception):
+    """Internal: a Secret someone else wrote holds the staging Secret's name."""
 
 
 class _Stop(Exception):
@@ -233,11 +245,21 @@ class RotationEngine:
         self._staging_cache: dict[str, tuple[str, dict[str, SecretValue]]] = {}
         # Owner uid -> (not before, generation): Auth0 refused a journal's step.
         self._held: dict[str, tuple[datetime, Any]] = {}
+        # Resource -> the Auth0 domain it last used: the controller's partitions.
+        self._partitions: dict[tuple[str, str], str] = {}
 
     @property
     def now(self) -> datetime:
         """The engine's clock."""
         return self.settings.clock()
+
+    def partition(self, key: tuple[str, str]) -> str | None:
+        """The Auth0 domain ``key`` used last (the controller shares workers fairly by it)."""
+        return self._partitions.get(key)
+
+    def forget(self, key: tuple[str, str]) -> None:
+        """A resource was deleted."""
+        self._partitions.pop(key, None)
 
     # -- entry point -------------------------------------------------------------------
 
@@ -253,13 +275,18 @@ class RotationEngine:
         obj = await self.store.get_client_secret(namespace, name) if seen is None else seen
         if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
-        try:
-            return await self._reconcile(obj)
-        except _Stop as stop:
-            return stop.wake_at
-        except Conflict:
-            # Someone else wrote first (another process, or the user): read again.
-            return self.now
+        # Tenant sessions (their Auth0 clients) are held until the reconcile ends.
+        async with contextlib.AsyncExitStack() as sessions:
+            token = _SESSIONS.set(sessions)
+            try:
+                return await self._reconcile(obj)
+            except _Stop as stop:
+                return stop.wake_at
+            except Conflict:
+                # Someone else wrote first (another process, or the user): read again.
+                return self.now
+            finally:
+                _SESSIONS.reset(token)
 
     async def _reconcile(self, obj: dict[str, Any]) -> datetime | None:
         meta = obj["metadata"]
@@ -277,6 +304,10 @@ class RotationEngine:
         state = self._secret_state(secret, owner, spec)
         decision = decide(spec, status, request, state, self.now)
         log.debug("%s/%s: %s %s", spec.namespace, spec.name, decision.action, decision.trigger)
+        if decision.trigger == "annotation" and decision.action == "rotate":
+            held = await self._forced_hold(obj, spec, status)
+            if held is not None:
+                return held
 
         if decision.action == "idle":
             await self._idle(obj, spec, status, decision, state)
@@ -373,6 +404,39 @@ class RotationEngine:
     async def _auth0_failure(self, obj: dict[str, Any], exc: Auth0Error) -> None:
         await self._fail(obj, exc.reason, exc.message, retry=exc.retryable)
 
+    async def _forced_hold(
+        self, obj: dict[str, Any], spec: ClientSecretSpec, status: dict[str, Any]
+    ) -> datetime | None:
+        """When a forced rotation may run, if the tenant's floor holds it now (else ``None``).
+
+        The request is not consumed: it runs once the floor has passed.
+        """
+        try:
+            floor = (await self.tenants.resolve(spec)).min_forced_interval
+        except TenantProblem:
+            return None  # reported by the rotation's own tenant check
+        held = forced_rotation_hold(status, floor, self.now)
+        if held is None:
+            return None
+        message = (
+            f"forced rotation held until {format_time(held)}: the {spec.tenant.kind} "
+            f"{spec.tenant.name} allows one forced rotation per resource every "
+            f"{floor} (spec.minForcedRotationInterval)"
+        )
+        conditions = status.get("conditions") or []
+        old: dict[str, Any] = next((c for c in conditions if c.get("type") == "Rotating"), {})
+        if (old.get("reason"), old.get("message")) != ("RotationHeld", message):
+            await self._patch(
+                obj,
+                {
+                    "conditions": self._conditions(
+                        obj, ("Rotating", "False", "RotationHeld", message)
+                    )
+                },
+            )
+            await self._event(obj, "Normal", "RotationHeld", message)
+        return held
+
     def _next_wake(self, spec: ClientSecretSpec, status: dict[str, Any]) -> datetime | None:
         return parse_time(status.get("nextRotationTime")) if spec.schedule else None
 
@@ -436,14 +500,18 @@ class RotationEngine:
             raise AssertionError("unreachable") from None
 
     async def _tenant(
-        self, obj: dict[str, Any], spec: ClientSecretSpec
+        self, obj: dict[str, Any], spec: ClientSecretSpec, *, journal_open: bool = False
     ) -> tuple[TenantSpec, Auth0Client]:
+        """The tenant and its client, held until this reconcile ends (see :meth:`reconcile`)."""
         try:
-            tenant = await self.tenants.resolve(spec)
-            return tenant, await self.tenants.client(tenant)
+            access = await _SESSIONS.get().enter_async_context(
+                self.tenants.session(spec, obj, journal_open=journal_open)
+            )
         except TenantProblem as exc:
             await self._fail(obj, exc.reason, exc.message, retry=False)
             raise AssertionError("unreachable") from None
+        self._partitions[(spec.namespace, spec.name)] = access.tenant.domain.lower()
+        return access.tenant, access.auth0
 
     # -- actions -------------------------------------------------------------------------
 
@@ -872,7 +940,7 @@ class RotationEngine:
             journal["renewedAt"] = format_time(self.now)
             await self._patch(obj, {"rotation": journal}, claim=True)
         spec = self._journal_spec(spec, journal)
-        tenant, auth0 = await self._tenant(obj, spec)
+        tenant, auth0 = await self._tenant(obj, spec, journal_open=True)
         return await self._run(obj, spec, journal, owner, tenant, auth0, secret)
 
     async def _set_phase(self, obj: dict[str, Any], journal: dict[str, Any], phase: str) -> None:
@@ -887,14 +955,17 @@ class RotationEngine:
         """Write ``value`` and/or ``previous`` into the staging Secret, keeping the other."""
         current = await self._staging(owner, journal)
         merged = {**current, **values}
-        await self._write_staging(
-            owner,
-            journal["id"],
-            merged,
-            # Nothing staged for this rotation yet: most likely no staging Secret at
-            # all, so create it (a leftover is read and updated instead).
-            **({} if current else {"existing": None}),
-        )
+        try:
+            await self._write_staging(
+                owner,
+                journal["id"],
+                merged,
+                # Nothing staged for this rotation yet: most likely no staging Secret at
+                # all, so create it (a leftover is read and updated instead).
+                **({} if current else {"existing": None}),
+            )
+        except SecretConflict as exc:
+            raise _StagingTaken(str(exc)) from None
         self._staging_cache[owner.uid] = (journal["id"], merged)
 
     async def _write_staging(
@@ -922,7 +993,8 @@ class RotationEngine:
         if cached is not None and cached[0] == journal["id"]:
             return dict(cached[1])
         secret = await self.store.read_secret(owner.namespace, staging_secret_name(owner.name))
-        if secret is None:
+        if secret is None or not KubeStore.is_owned_by(secret, owner, role="staging"):
+            # Nothing read from a Secret someone else wrote at that name is ever used.
             return {}
         rid = ((secret.get("metadata") or {}).get("annotations") or {}).get(
             "auth0rotator.dev/rotation-id"
@@ -1073,6 +1145,13 @@ class RotationEngine:
                 if stop.wake_at is not None:
                     self._held[owner.uid] = (stop.wake_at, obj["metadata"].get("generation"))
                 raise
+        except _StagingTaken as exc:
+            await self._fail(
+                obj,
+                "SecretConflict",
+                f"{exc} (the operator keeps a rotation's pending value under that name)",
+                retry=False,
+            )
         finally:
             if reading is not None:
                 _discard(reading)

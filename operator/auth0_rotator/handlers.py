@@ -15,10 +15,8 @@ from __future__ import annotations
 import functools
 import logging
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +24,23 @@ import kopf
 from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
-from auth0_rotator.auth0 import Auth0Error
+from auth0_rotator.access import DomainAllowList
+from auth0_rotator.claims import ClientIndex
 from auth0_rotator.controller import Controller
 from auth0_rotator.engine import EngineSettings, RotationEngine
 from auth0_rotator.kube import MANAGED_BY, OWNER_ANNOTATION, KubeStore
 from auth0_rotator.metrics import Metrics
-from auth0_rotator.model import GROUP, VERSION, SpecError, TenantRef, TenantSpec
-from auth0_rotator.schedule import format_time, parse_time
-from auth0_rotator.tenants import TenantProblem, TenantRegistry
+from auth0_rotator.model import GROUP, VERSION, TenantRef
+from auth0_rotator.tenant_status import TenantStatus
+from auth0_rotator.tenants import TenantRegistry
 
-__all__ = ["PERSISTENCE_PREFIX", "OperatorContext", "cluster_configuration", "registry"]
+__all__ = [
+    "PERSISTENCE_PREFIX",
+    "OperatorContext",
+    "cluster_configuration",
+    "owner_key",
+    "registry",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +48,12 @@ PERSISTENCE_PREFIX = "auth0rotator.dev"
 """Prefix of kopf's own bookkeeping annotations; fixed early, changing it needs a migration."""
 
 registry = kopf.OperatorRegistry()
+
+SECRETS = ("v1", "secrets")
+MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
+"""Server-side selector of the Secret watch: the operator never sees anyone else's Secrets."""
+LIST_CHUNK = 500
+"""Objects per page of kopf's initial lists (``limit``/``continue``)."""
 
 
 @dataclass
@@ -58,14 +69,18 @@ class OperatorContext:
     scan_cluster: bool = True
     """Let kopf watch CRDs and namespaces (needed for namespace patterns like ``team-*``;
     needs RBAC to list/watch them, which the chart does not grant)."""
+    namespaces: tuple[str, ...] = ()
+    """Watched namespaces (names or patterns); empty: all."""
+    allowed_domains: DomainAllowList = field(default_factory=DomainAllowList)
+    """Tenant domains credentials may be sent to."""
+    auth0_deadline: float = 30.0
+    """Seconds for one whole Auth0 request."""
     api: aio_client.ApiClient | None = None
     store: KubeStore | None = None
     tenants: TenantRegistry | None = None
+    tenant_status: TenantStatus | None = None
     engine: RotationEngine | None = None
     controller: Controller | None = None
-    tenant_users: dict[str, set[tuple[str, str]]] = field(default_factory=dict)
-    tenant_seen: dict[str, tuple[Any, Any]] = field(default_factory=dict)
-    """Per tenant: (generation, Ready status) when its users were last reconciled for it."""
 
 
 def _context(memo: Any) -> OperatorContext:
@@ -130,21 +145,39 @@ async def startup(settings: kopf.OperatorSettings, memo: Any, **_: Any) -> None:
     # Events are posted by the engine; kopf's per-log-line events would flood.
     settings.posting.enabled = False
     settings.watching.server_timeout = 300
+    # Only our own Secrets reach the process (filtered by the API server, not here),
+    # and every initial list comes in pages.
+    settings.watching.label_selectors[SECRETS] = MANAGED_BY_SELECTOR
+    settings.watching.chunk_size = LIST_CHUNK
     ctx = _context(memo)
     settings.scanning.disabled = not ctx.scan_cluster
     ctx.api = aio_client.ApiClient(await cluster_configuration())
     ctx.store = KubeStore(ctx.api)
     metrics = ctx.metrics
+    claims = ClientIndex()
+    # Before any reconcile: who manages which client must be known for all of them.
+    for body in await ctx.store.list_client_secrets_in(ctx.namespaces):
+        claims.update(body)
     ctx.tenants = TenantRegistry(
         ctx.store,
         extra_ca_file=ctx.extra_ca_file,
         observer=metrics.auth0_request if metrics is not None else None,
+        allowed_domains=ctx.allowed_domains,
+        claims=claims,
+        request_deadline=ctx.auth0_deadline,
     )
     if metrics is not None:
         metrics.budgets = ctx.tenants.budgets
     ctx.engine = RotationEngine(ctx.store, ctx.tenants, ctx.engine_settings, metrics)
     ctx.controller = controller = Controller(
-        ctx.engine.reconcile, ctx.engine_settings.clock, ctx.workers
+        ctx.engine.reconcile,
+        ctx.engine_settings.clock,
+        ctx.workers,
+        deadline=ctx.engine_settings.reconcile_deadline,
+        partition=ctx.engine.partition,
+    )
+    ctx.tenant_status = TenantStatus(
+        ctx.tenants, ctx.store, ctx.engine_settings.clock, controller.enqueue
     )
     if metrics is not None:
         metrics.work = lambda: (controller.reconciles, controller.queued)
@@ -178,9 +211,16 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
     tenant_key = TenantRef(
         kind, ref.get("name") or "default", key[0] if kind == "Auth0Tenant" else None
     ).key
+    claims = ctx.tenants.claims if ctx.tenants is not None else None
+    users = ctx.tenant_status
     if type == "DELETED":
         ctx.controller.forget(key)
-        ctx.tenant_users.get(tenant_key, set()).discard(key)
+        if ctx.engine is not None:
+            ctx.engine.forget(key)
+        if users is not None:
+            users.drop(tenant_key, key)
+        if claims is not None:
+            claims.remove(key)
         if ctx.store is not None:
             ctx.store.is_deletion_echo("auth0clientsecrets", *key)  # forget what was expected
         if ctx.metrics is not None:
@@ -188,21 +228,37 @@ async def client_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -
         return
     if ctx.metrics is not None:
         ctx.metrics.resource_seen(*key, dict(body.status or {}))
-    ctx.tenant_users.setdefault(tenant_key, set()).add(key)
+    if users is not None:
+        users.use(tenant_key, key)
+    if claims is not None:
+        claims.update(dict(body))
     # Our own status write needs no reconcile: the one that made it knew all of this.
     ctx.controller.enqueue(key, _echo_check(ctx, "auth0clientsecrets", key, body), seen=dict(body))
 
 
+def owner_key(namespace: str, annotation: str | None) -> tuple[str, str] | None:
+    """The Auth0ClientSecret a managed Secret in ``namespace`` names, if it is in ``namespace``."""
+    owner_namespace, sep, name = (annotation or "").partition("/")
+    if not sep or not name or owner_namespace != namespace:
+        return None
+    return namespace, name
+
+
 @kopf.on.event("v1", "secrets", labels=MANAGED_BY, registry=registry)
 async def managed_secret_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
-    """A managed Secret changed or vanished: its owner checks for drift."""
+    """A managed Secret changed or vanished: its owner checks for drift.
+
+    The owner is looked for in the Secret's own namespace only: whoever may
+    write a Secret somewhere must not make the operator reconcile resources of
+    another namespace by naming them in its annotation.
+    """
     ctx = _context(memo)
-    owner = (body.metadata.annotations or {}).get(OWNER_ANNOTATION)
-    if ctx.controller is None or ctx.store is None or not owner or "/" not in owner:
-        return
     where = (body.metadata.namespace or "", body.metadata.name or "")
+    owner = owner_key(where[0], (body.metadata.annotations or {}).get(OWNER_ANNOTATION))
+    if ctx.controller is None or ctx.store is None or owner is None:
+        return
     store = ctx.store
-    namespace, name = owner.split("/", 1)
+    namespace, name = owner
     if type == "DELETED":
         # Deleted by us (a finished rotation's staging Secret), or drift to repair.
         ctx.controller.enqueue(
@@ -222,132 +278,19 @@ def _echo_check(
     return functools.partial(ctx.store.is_echo, kind, *where, version)
 
 
-async def _tenant_event(
-    ref: TenantRef, event_type: str, body: dict[str, Any], ctx: OperatorContext
-) -> None:
-    if ctx.controller is None or ctx.tenants is None or ctx.store is None:
-        return
-    if event_type != "DELETED":
-        # Before its users are queued: they resolve the tenant from this body.
-        ctx.tenants.observe(ref, body)
-    # Users depend on the tenant's spec and readiness, not on the rest of its status
-    # (our own writes of it, such as tokenExpiresAt, must not reconcile them all).
-    conditions = (body.get("status") or {}).get("conditions") or []
-    seen = (
-        (body.get("metadata") or {}).get("generation"),
-        next((c.get("status") for c in conditions if c.get("type") == "Ready"), None),
-    )
-    if event_type != "MODIFIED" or ctx.tenant_seen.get(ref.key) != seen:
-        for key in sorted(ctx.tenant_users.get(ref.key, set())):
-            ctx.controller.enqueue(key)
-    ctx.tenant_seen[ref.key] = seen
-    if event_type == "DELETED":
-        ctx.tenant_seen.pop(ref.key, None)
-        ctx.tenants.forget(ref)
-        return
-    await _report_tenant(ref, body, ctx)
-
-
-async def _report_tenant(ref: TenantRef, body: dict[str, Any], ctx: OperatorContext) -> None:
-    """Set the tenant's Ready condition from a real token request (when it changes)."""
-    assert ctx.tenants is not None and ctx.store is not None  # noqa: S101 - set at startup
-    status, reason, message, expires = (
-        "True",
-        "TokenObtained",
-        "a management token was obtained",
-        None,
-    )
-    credentials: str | None = None
-    try:
-        tenant = TenantSpec.parse(ref, body)
-        auth0 = await ctx.tenants.client(tenant)
-        credentials = ctx.tenants.credentials_version(tenant)
-        if _still_ready(body, credentials, ctx.engine_settings.clock()):
-            log.info("%s is Ready with these credentials; no token requested", ref.key)
-            return
-        await auth0.tokens.get()
-        if auth0.tokens.expires_at is not None:
-            remaining = auth0.tokens.expires_at - time.monotonic()
-            expires = format_time(ctx.engine_settings.clock() + timedelta(seconds=remaining))
-    except TenantProblem as exc:
-        status, reason, message = "False", exc.reason, exc.message
-    except (SpecError, KeyError) as exc:
-        status, reason, message = "False", "InvalidTenant", str(exc)
-    except Auth0Error as exc:
-        status, reason, message = "False", exc.reason, exc.message
-    recorded = body.get("status") or {}
-    old: dict[str, Any] = next(
-        (c for c in recorded.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    if status == "True":
-        # Only a fresh token proves these credentials: record what it proved.
-        fresh = expires != recorded.get("tokenExpiresAt") or credentials != recorded.get(
-            "credentialsVersion"
-        )
-    else:
-        fresh = False
-    if not fresh and (old.get("status"), old.get("reason"), old.get("message")) == (
-        status,
-        reason,
-        message,
-    ):
-        return
-    now = format_time(ctx.engine_settings.clock())
-    await ctx.store.patch_tenant_status(
-        ref,
-        {
-            "observedGeneration": (body.get("metadata") or {}).get("generation"),
-            "conditions": [
-                {
-                    "type": "Ready",
-                    "status": status,
-                    "reason": reason,
-                    "message": message,
-                    "lastTransitionTime": (
-                        old.get("lastTransitionTime") or now if old.get("status") == status else now
-                    ),
-                }
-            ],
-            "tokenExpiresAt": expires,
-            "credentialsVersion": credentials if status == "True" else None,
-        },
-    )
-
-
-_TOKEN_MARGIN = timedelta(minutes=10)
-
-
-def _still_ready(body: dict[str, Any], credentials: str | None, now: datetime) -> bool:
-    """Whether the tenant's status already proves these credentials (no token request needed).
-
-    True when Ready is True for this generation, with this resourceVersion of the
-    credentials Secret, and the token then obtained has not expired: an operator
-    restart then costs no Auth0 request per tenant. Anything else is checked again.
-    """
-    status = body.get("status") or {}
-    ready: dict[str, Any] = next(
-        (c for c in status.get("conditions") or [] if c.get("type") == "Ready"), {}
-    )
-    expires = parse_time(status.get("tokenExpiresAt"))
-    return (
-        ready.get("status") == "True"
-        and credentials is not None
-        and status.get("credentialsVersion") == credentials
-        and status.get("observedGeneration") == (body.get("metadata") or {}).get("generation")
-        and expires is not None
-        and expires > now + _TOKEN_MARGIN
-    )
-
-
 @kopf.on.event(GROUP, VERSION, "auth0tenants", registry=registry)
 async def tenant_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
     """A namespaced tenant changed: report its readiness, reconcile its users."""
     ref = TenantRef("Auth0Tenant", body.metadata.name or "", body.metadata.namespace)
-    await _tenant_event(ref, type, dict(body), _context(memo))
+    ctx = _context(memo)
+    if ctx.tenant_status is not None:
+        await ctx.tenant_status.on_event(ref, type, dict(body))
 
 
 @kopf.on.event(GROUP, VERSION, "clusterauth0tenants", registry=registry)
 async def cluster_tenant_event(type: str, body: kopf.Body, memo: Any, **_: Any) -> None:
     """A cluster tenant changed: report its readiness, reconcile its users."""
     ref = TenantRef("ClusterAuth0Tenant", body.metadata.name or "", None)
-    await _tenant_event(ref, type, dict(body), _context(memo))
+    ctx = _context(memo)
+    if ctx.tenant_status is not None:
+        await ctx.tenant_status.on_event(ref, type, dict(body))

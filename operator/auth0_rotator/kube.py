@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import fnmatch
 import logging
 import time
 from collections.abc import Iterator
@@ -45,6 +46,7 @@ _MERGE = "application/merge-patch+json"
 _WORKLOADS = {"Deployment": "deployment", "StatefulSet": "stateful_set", "DaemonSet": "daemon_set"}
 """Restartable kinds and their names in the generated AppsV1Api method names."""
 _PLURAL = "auth0clientsecrets"
+_LIST_PAGE = 500
 _EVENT_BACKLOG = 1000
 """Events waiting to be posted; beyond this they are dropped (Events are best effort)."""
 _EVENT_HOLD = 1.0
@@ -115,6 +117,15 @@ def decode_secret(secret: dict[str, Any], key: str) -> SecretValue | None:
     if not raw:
         return None
     return SecretValue(base64.b64decode(raw).decode("utf-8", "replace"))
+
+
+def _in_scope(namespace: str, patterns: tuple[str, ...]) -> bool:
+    """Whether ``namespace`` is watched: it matches a pattern and no ``!`` exclusion."""
+    included = [p for p in patterns if not p.startswith("!")]
+    excluded = [p[1:] for p in patterns if p.startswith("!")]
+    return any(fnmatch.fnmatchcase(namespace, p) for p in included) and not any(
+        fnmatch.fnmatchcase(namespace, p) for p in excluded
+    )
 
 
 def _encode(value: str) -> str:
@@ -206,6 +217,39 @@ class KubeStore:
         result = await self.custom.list_namespaced_custom_object(GROUP, VERSION, namespace, _PLURAL)
         return [dict(item) for item in result.get("items", [])]
 
+    async def list_client_secrets_in(self, namespaces: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Every Auth0ClientSecret in the watched namespaces, listed in pages.
+
+        Exact names are listed one by one (namespaced RBAC suffices); patterns
+        or all namespaces are one cluster-wide list, filtered like kopf does
+        (``!`` excludes).
+        """
+        patterns = any(set(ns) & set("*?[!") for ns in namespaces)
+        found: list[dict[str, Any]] = []
+        for namespace in [None] if patterns or not namespaces else list(namespaces):
+            found += await self._list_pages(namespace)
+        if patterns:
+            found = [o for o in found if _in_scope(o["metadata"]["namespace"], namespaces)]
+        return found
+
+    async def _list_pages(self, namespace: str | None) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            page = {"limit": _LIST_PAGE, **({"_continue": token} if token else {})}
+            if namespace is None:
+                result = await self.custom.list_cluster_custom_object(
+                    GROUP, VERSION, _PLURAL, **page
+                )
+            else:
+                result = await self.custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, _PLURAL, **page
+                )
+            items += [dict(item) for item in result.get("items", [])]
+            token = (result.get("metadata") or {}).get("continue")
+            if not token:
+                return items
+
     async def patch_status(
         self,
         namespace: str,
@@ -286,11 +330,19 @@ class KubeStore:
         return str(owner) if owner else None
 
     @classmethod
-    def is_owned_by(cls, secret: dict[str, Any], owner: OwnerInfo) -> bool:
-        """Whether ``secret`` carries ``owner``'s label and annotation (and uid when set)."""
+    def is_owned_by(cls, secret: dict[str, Any], owner: OwnerInfo, role: str | None = None) -> bool:
+        """Whether ``secret`` carries ``owner``'s label and annotation (and uid when set).
+
+        With ``role`` its role label must say so too (``staging``: the uid is required).
+        """
         if cls.owner_of(secret) != owner.ref:
             return False
-        uid = ((secret.get("metadata") or {}).get("annotations") or {}).get(OWNER_UID_ANNOTATION)
+        meta = secret.get("metadata") or {}
+        uid = (meta.get("annotations") or {}).get(OWNER_UID_ANNOTATION)
+        if role is not None and (
+            (meta.get("labels") or {}).get(ROLE_LABEL) != role or uid != owner.uid
+        ):
+            return False
         return uid in (None, owner.uid)
 
     async def write_owned_secret(
@@ -576,7 +628,8 @@ class KubeStore:
             held_for = queued + _EVENT_HOLD - time.monotonic()
             if self._holds and held_for > 0:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._unheld.wait(), held_for)
+                    async with asyncio.timeout(held_for):  # not wait_for: see controller
+                        await self._unheld.wait()
             try:
                 await self._post_event(namespace, body)
             except client.ApiException as exc:
@@ -591,7 +644,8 @@ class KubeStore:
         if self._event_task is None:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._events.join(), 5.0)
+            async with asyncio.timeout(5.0):
+                await self._events.join()
         self._event_task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._event_task

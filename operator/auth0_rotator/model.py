@@ -24,6 +24,7 @@ __all__ = [
     "VERSION",
     "ClientSecretSpec",
     "KeyNames",
+    "NamespaceAccess",
     "SpecError",
     "TenantRef",
     "TenantSpec",
@@ -116,6 +117,30 @@ class ClientSecretSpec:
         """Which tenant and client the Secret's value belongs to."""
         return f"{self.tenant.key}/{self.client_id}"
 
+    def target_client_ids(self) -> tuple[str, ...]:
+        """Client ids whose ``client_metadata`` ``auth0Targets`` write."""
+        return tuple(
+            str(t["clientMetadata"].get("clientId"))
+            for t in self.auth0_targets
+            if isinstance(t.get("clientMetadata"), dict)
+        )
+
+    def target_action_ids(self) -> tuple[str, ...]:
+        """Action ids ``auth0Targets`` set a secret of (and deploy)."""
+        return tuple(
+            str(t["actionSecret"].get("actionId"))
+            for t in self.auth0_targets
+            if isinstance(t.get("actionSecret"), dict)
+        )
+
+    def target_rules_config_keys(self) -> tuple[str, ...]:
+        """Rules-config keys ``auth0Targets`` write."""
+        return tuple(
+            str(t["rulesConfig"].get("key"))
+            for t in self.auth0_targets
+            if isinstance(t.get("rulesConfig"), dict)
+        )
+
     @property
     def spec_hash(self) -> str:
         """Fingerprint of the fields whose change triggers a rotation (SPEC §2)."""
@@ -187,9 +212,39 @@ class ClientSecretSpec:
         )
 
 
+def _optional_list(value: Any) -> tuple[str, ...] | None:
+    return tuple(str(v) for v in value) if isinstance(value, list) else None
+
+
+@dataclass(frozen=True)
+class NamespaceAccess:
+    """One ``ClusterAuth0Tenant.spec.namespaceAccess`` entry: what some namespaces may use."""
+
+    names: tuple[str, ...] = ()
+    selector: dict[str, Any] | None = None
+    client_ids: tuple[str, ...] = ()
+    action_ids: tuple[str, ...] = ()
+    rules_config_keys: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, entry: dict[str, Any]) -> NamespaceAccess:
+        """Parse one entry (missing lists are empty: nothing of that kind)."""
+        return cls(
+            names=tuple(entry.get("names") or ()),
+            selector=entry.get("namespaceSelector"),
+            client_ids=tuple(entry.get("clientIds") or ()),
+            action_ids=tuple(entry.get("actionIds") or ()),
+            rules_config_keys=tuple(entry.get("rulesConfigKeys") or ()),
+        )
+
+
 @dataclass(frozen=True)
 class TenantSpec:
-    """``Auth0Tenant.spec`` / ``ClusterAuth0Tenant.spec``, parsed."""
+    """``Auth0Tenant.spec`` / ``ClusterAuth0Tenant.spec``, parsed.
+
+    ``None`` for an allow-list means the field is unset; what unset allows
+    depends on the kind (see :mod:`auth0_rotator.access`).
+    """
 
     ref: TenantRef
     domain: str
@@ -206,6 +261,18 @@ class TenantSpec:
     burst: int
     generation: int = 0
     """``metadata.generation``: changes with the spec, not with status writes."""
+    all_namespaces: bool = False
+    """``allowedNamespaces.all``: every namespace may use this cluster tenant."""
+    allowed_action_ids: tuple[str, ...] | None = None
+    allowed_rules_config_keys: tuple[str, ...] | None = None
+    namespace_access: tuple[NamespaceAccess, ...] | None = None
+    min_forced_interval: timedelta = timedelta(0)
+    """Forced rotations of one resource never happen closer together than this."""
+
+    @property
+    def cluster_scoped(self) -> bool:
+        """Whether this is a ClusterAuth0Tenant (shared by namespaces)."""
+        return self.ref.namespace is None
 
     @classmethod
     def parse(cls, ref: TenantRef, body: dict[str, Any]) -> TenantSpec:
@@ -219,9 +286,9 @@ class TenantSpec:
             raise SpecError(
                 "spec.credentials.secretRef.namespace", "is required for a ClusterAuth0Tenant"
             )
-        allowed_ns = spec.get("allowedNamespaces") if ref.kind == "ClusterAuth0Tenant" else None
+        cluster = ref.kind == "ClusterAuth0Tenant"
+        allowed_ns = (spec.get("allowedNamespaces") or None) if cluster else None
         rate = spec.get("rateLimit") or {}
-        allowed_ids = spec.get("allowedClientIds")
         requests_per_second = float(rate.get("requestsPerSecond", 2))
         burst = int(rate.get("burst", 10))
         if requests_per_second < 0.1 or burst < 1:
@@ -229,6 +296,7 @@ class TenantSpec:
             raise SpecError(
                 "spec.rateLimit", "requestsPerSecond must be at least 0.1 and burst at least 1"
             )
+        access = spec.get("namespaceAccess") if cluster else None
         return cls(
             ref=ref,
             domain=spec["domain"],
@@ -238,7 +306,7 @@ class TenantSpec:
             client_id_key=secret_ref.get("clientIdKey") or "client_id",
             client_secret_key=secret_ref.get("clientSecretKey") or "client_secret",
             ca_bundle=spec.get("caBundle"),
-            allowed_client_ids=tuple(allowed_ids) if allowed_ids is not None else None,
+            allowed_client_ids=_optional_list(spec.get("allowedClientIds")),
             allowed_namespace_names=(
                 tuple(allowed_ns.get("names") or ()) if allowed_ns is not None else None
             ),
@@ -248,4 +316,15 @@ class TenantSpec:
             requests_per_second=requests_per_second,
             burst=burst,
             generation=int(body.get("metadata", {}).get("generation") or 0),
+            all_namespaces=bool((allowed_ns or {}).get("all", False)),
+            allowed_action_ids=_optional_list(spec.get("allowedActionIds")),
+            allowed_rules_config_keys=_optional_list(spec.get("allowedRulesConfigKeys")),
+            namespace_access=(
+                tuple(NamespaceAccess.parse(e) for e in access if isinstance(e, dict))
+                if isinstance(access, list)
+                else None
+            ),
+            min_forced_interval=parse_duration(
+                spec.get("minForcedRotationInterval") or "0s", "spec.minForcedRotationInterval"
+            ),
         )

@@ -26,6 +26,7 @@ import kopf
 from kubernetes.aio import client as aio_client
 
 from auth0_rotator import handlers
+from auth0_rotator.access import DEFAULT_ALLOWED_DOMAINS, DomainAllowList
 from auth0_rotator.endpoints import Endpoint, serve
 from auth0_rotator.engine import EngineSettings
 from auth0_rotator.leader import LeaderElector, LeaseConfig
@@ -72,6 +73,12 @@ class OperatorOptions:
     extra_ca_file: str | None = None
     """CA bundle trusted for every tenant besides the system CAs (local fake tenants)."""
 
+    allowed_domains: tuple[str, ...] = DEFAULT_ALLOWED_DOMAINS
+    """Tenant domains credentials may be sent to (see :class:`DomainAllowList`)."""
+
+    auth0_deadline: float = 30.0
+    """Seconds for one whole Auth0 request (connect, send, the complete answer)."""
+
 
 _WATCHED = ("auth0clientsecrets", "auth0tenants", "clusterauth0tenants", "secrets")
 """Resources kopf watches for us (see handlers); each needs a live watch stream."""
@@ -94,8 +101,9 @@ class _Status:
     """What the liveness probe reports: the real health of the current role.
 
     A standby is alive while it keeps trying for the Lease. A leader is alive
-    while kopf runs, our work queue runs, and a watch stream is open for every
-    resource we watch (after a short grace period to open them). With namespace
+    while kopf runs, our work queue runs without a reconcile stuck past its
+    deadline, and a watch stream is open for every resource we watch (after a
+    short grace period to open them). With namespace
     patterns only the cluster-scoped stream is required: matching namespaces
     may not exist yet.
     """
@@ -129,6 +137,10 @@ class _Status:
         controller = self.context.controller
         if controller is None or not controller.alive:
             return False, {**details, "problem": "work queue stopped"}
+        stuck = controller.stuck
+        if stuck:
+            names = ", ".join(f"{ns}/{name}" for ns, name in stuck[:5])
+            return False, {**details, "problem": f"reconciles stuck past their deadline: {names}"}
         return True, details
 
 
@@ -149,6 +161,9 @@ async def run_operator(
     context.engine_settings = options.engine
     context.workers = options.workers
     context.extra_ca_file = options.extra_ca_file
+    context.namespaces = options.namespaces
+    context.allowed_domains = DomainAllowList.parse(options.allowed_domains)
+    context.auth0_deadline = options.auth0_deadline
     # Exact namespace names (or all namespaces) need no cluster scanning: the
     # CRDs exist before the operator starts (Helm installs them first), so kopf
     # needs no list/watch on CRDs or namespaces, and the chart grants none.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from auth0_rotator.handlers import OperatorContext
@@ -13,6 +13,7 @@ from auth0_rotator.runtime import _Status
 @dataclass
 class FakeController:
     alive: bool = True
+    stuck: list[tuple[str, str]] = field(default_factory=list)
 
 
 def _streams(*plurals: str) -> list[asyncio.Task[None]]:
@@ -87,3 +88,15 @@ async def test_a_new_leader_gets_a_grace_period_and_a_standby_needs_no_streams()
     status.lead(runtime)
     assert status.health() == (True, {"role": "leader", "watchStreams": 0})
     runtime.cancel()
+
+
+async def test_a_leader_with_a_reconcile_stuck_past_its_deadline_is_dead() -> None:
+    status, runtime = await _leader()
+    tasks = _streams("auth0clientsecrets", "auth0tenants", "clusterauth0tenants", "secrets")
+    controller: Any = status.context.controller
+    controller.stuck = [("team-a", "app")]
+    alive, details = status.health()
+    assert not alive
+    assert details["problem"] == "reconciles stuck past their deadline: team-a/app"
+    for task in [*tasks, runtime]:
+        task.cancel()

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from auth0_rotator.handlers import _still_ready
+from auth0_rotator.tenant_status import still_ready as _still_ready
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 

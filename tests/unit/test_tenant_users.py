@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any, cast
 
-from auth0_rotator.controller import Controller
-from auth0_rotator.handlers import OperatorContext, _tenant_event
 from auth0_rotator.kube import KubeStore
 from auth0_rotator.model import TenantRef
+from auth0_rotator.schedule import SystemClock
+from auth0_rotator.tenant_status import TenantStatus
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
 
 REF = TenantRef("Auth0Tenant", "default", "ns")
@@ -22,13 +24,16 @@ class _Queue:
 
 
 class _Tenants:
-    async def client(self, tenant: object) -> None:
-        raise TenantProblem("CredentialsNotFound", "no credentials")
+    @contextlib.asynccontextmanager
+    async def connect(self, tenant: object) -> AsyncIterator[None]:
+        if tenant is not None:
+            raise TenantProblem("CredentialsNotFound", "no credentials")
+        yield
 
     def observe(self, ref: TenantRef, body: dict[str, Any]) -> None:
         pass
 
-    def forget(self, ref: TenantRef) -> None:
+    async def forget(self, ref: TenantRef) -> None:
         pass
 
 
@@ -57,16 +62,18 @@ def _body(generation: int, ready: str, **status: Any) -> dict[str, Any]:
 
 async def test_users_follow_spec_and_readiness_changes_only() -> None:
     queue = _Queue()
-    ctx = OperatorContext(
-        controller=cast(Controller, queue),
-        tenants=cast(TenantRegistry, _Tenants()),
-        store=cast(KubeStore, _Store()),
+    status = TenantStatus(
+        cast(TenantRegistry, _Tenants()),
+        cast(KubeStore, _Store()),
+        SystemClock(),
+        queue.enqueue,
     )
-    ctx.tenant_users[REF.key] = {("ns", "a"), ("ns", "b")}
+    status.use(REF.key, ("ns", "a"))
+    status.use(REF.key, ("ns", "b"))
 
     async def event(kind: str | None, body: dict[str, Any]) -> int:
         before = len(queue.keys)
-        await _tenant_event(REF, cast(str, kind), body, ctx)
+        await status.on_event(REF, cast(str, kind), body)
         return len(queue.keys) - before
 
     assert await event(None, _body(1, "False")) == 2  # listed at start

@@ -189,7 +189,7 @@ async def test_a_tenant_seen_on_the_watch_is_not_read_again_until_forgotten() ->
     assert refused.value.reason == "ClientNotAllowed"
     assert store.reads == 1
 
-    tenants.forget(ref)  # deleted: read again (and not found)
+    await tenants.forget(ref)  # deleted: read again (and not found)
     store.body = None
     with pytest.raises(TenantProblem) as missing:
         await tenants.resolve(_spec("app-1"))

@@ -208,6 +208,9 @@ class Demo:
             NAMESPACE,
             "--identity",
             "demo-operator",
+            # Credentials go only to allowed domains (default: Auth0's); this is the fake.
+            "--allowed-domain",
+            f"127.0.0.1:{self.port}",
             "--restart-window",
             "0",
             "--liveness",
@@ -221,7 +224,8 @@ class Demo:
             "the operator to take its Lease",
         )
         self.say.detail(
-            f"auth0-rotator run --namespace {NAMESPACE} --leader-elect  "
+            f"auth0-rotator run --namespace {NAMESPACE} --leader-elect "
+            f"--allowed-domain 127.0.0.1:{self.port}  "
             f"(holds Lease {NAMESPACE}/auth0-rotator; log: {operator.log_path})"
         )
 

@@ -157,6 +157,7 @@ def operator(
         namespaces=("t-*",),
         engine=EngineSettings(identity="test-operator", clock=clock, **TEST_ENGINE),
         extra_ca_file=str(fake_tenant.ca_file),
+        allowed_domains=("127.0.0.1:*",),
         metrics=metrics,
         liveness=Endpoint("127.0.0.1", health, "/healthz"),
     )

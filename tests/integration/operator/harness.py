@@ -31,6 +31,10 @@ M2M_ID = "rotator-m2m"
 M2M_SECRET = "example-management-secret-for-the-local-fake-tenant-only"
 FULL_SCOPES = ["read:client_keys", "update:client_keys"]
 GROUP, VERSION = "auth0rotator.dev", "v1alpha1"
+CREDENTIALS_LABELS = {"auth0rotator.dev/credentials": "true"}
+"""The opt-in a Secret needs before a tenant may use it as management credentials."""
+ALLOW_LOCAL_FAKES = ("--allowed-domain", "127.0.0.1:*")
+"""The operator sends credentials to Auth0's domains only; tests allow their local fakes."""
 
 
 class FakeTenant:
@@ -99,7 +103,7 @@ def make_tenant(
     client.CoreV1Api(api).create_namespaced_secret(
         namespace,
         client.V1Secret(
-            metadata=client.V1ObjectMeta(name=f"{name}-credentials"),
+            metadata=client.V1ObjectMeta(name=f"{name}-credentials", labels=CREDENTIALS_LABELS),
             string_data={"client_id": client_id, "client_secret": client_secret},
         ),
     )
@@ -287,6 +291,7 @@ class OperatorProcess:
                     "",
                     "--liveness",
                     "",
+                    *ALLOW_LOCAL_FAKES,
                     *args,
                 ],
                 env=env,

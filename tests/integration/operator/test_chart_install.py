@@ -27,6 +27,7 @@ from kubernetes import client, config
 from auth0_rotator_dev.devcluster import ControlPlane
 from tests.conftest import REPO, _kube_bin_dir
 from tests.integration.operator.harness import (
+    ALLOW_LOCAL_FAKES,
     M2M_ID,
     M2M_SECRET,
     OPERATOR_LOG_DIRS,
@@ -146,6 +147,7 @@ class ChartOperator:
                     "",
                     "--metrics",
                     "",
+                    *ALLOW_LOCAL_FAKES,
                 ],
                 env=env,
                 stdout=out,

@@ -26,6 +26,7 @@ from kubernetes import client
 from auth0_rotator_dev.devcluster.cluster import free_port
 from tests.integration.operator.conftest import TEST_ENGINE
 from tests.integration.operator.harness import (
+    CREDENTIALS_LABELS,
     DOMAIN,
     M2M_ID,
     M2M_SECRET,
@@ -48,9 +49,11 @@ class World:
     fake: FakeTenant
     cleanups: list[Callable[[], Any]] = field(default_factory=list)
 
-    def secret(self, name: str, data: dict[str, str]) -> None:
+    def secret(self, name: str, data: dict[str, str], labels: dict[str, str] | None = None) -> None:
+        """A Secret; by default offered as tenant credentials (see CREDENTIALS_LABELS)."""
+        labels = CREDENTIALS_LABELS if labels is None else labels
         client.CoreV1Api(self.api).create_namespaced_secret(
-            self.namespace, {"metadata": {"name": name}, "stringData": data}
+            self.namespace, {"metadata": {"name": name, "labels": labels}, "stringData": data}
         )
 
     def tenant(self, name: str, secret: str, domain: str = DOMAIN, **spec: Any) -> None:
@@ -168,7 +171,7 @@ def _tenant_for_other_clients(world: World, app: str) -> dict[str, Any]:
 
 
 def _foreign_secret(world: World, app: str) -> dict[str, Any]:
-    world.secret("taken", {"client_secret": "belongs-to-someone-else"})
+    world.secret("taken", {"client_secret": "belongs-to-someone-else"}, labels={})
     return {"secretName": "taken"}
 
 
