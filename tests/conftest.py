@@ -22,6 +22,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 FIGURES = pytest.StashKey[dict[str, float | str]]()
+ATTACK = pytest.StashKey[dict[str, float | str]]()
 
 
 @pytest.fixture
@@ -30,6 +31,14 @@ def figures(request: pytest.FixtureRequest) -> dict[str, float | str]:
     found: dict[str, float | str] = {}
     request.node.stash[FIGURES] = found
     return found
+
+
+@pytest.fixture
+def attack(request: pytest.FixtureRequest) -> dict[str, float | str]:
+    """What this security test's attack led to (outcome, reason, auth0_writes)."""
+    seen: dict[str, float | str] = {}
+    request.node.stash[ATTACK] = seen
+    return seen
 
 
 @pytest.hookimpl(wrapper=True)
@@ -43,6 +52,9 @@ def pytest_runtest_makereport(
     counted = report.when == "call" or (report.when == "setup" and report.failed)
     if marker is not None and counted:
         REPORT.add(str(marker.args[0]), report.passed, item.stash.get(FIGURES, {}))
+    security = item.get_closest_marker("security")
+    if security is not None and counted:
+        REPORT.add_attack(str(security.args[0]), report.passed, item.stash.get(ATTACK, {}))
     return report
 
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Connection", "HostileServer"]
+__all__ = ["Connection", "HostileServer", "ServerThread"]
 
 _CHUNK = b"x" * 65536
 
@@ -85,3 +86,26 @@ class HostileServer:
             raise
         finally:
             writer.close()
+
+
+class ServerThread:
+    """Hostile servers run on an event loop of their own, for tests that are not async."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self._thread.start()
+        self.servers: list[HostileServer] = []
+
+    def start(self, server: HostileServer) -> HostileServer:
+        """Start ``server`` on the thread's loop; return it once it listens."""
+        asyncio.run_coroutine_threadsafe(server.start(), self.loop).result(10)
+        self.servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        """Stop every server and the loop."""
+        for server in self.servers:
+            asyncio.run_coroutine_threadsafe(server.stop(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self._thread.join(10)

@@ -8,6 +8,11 @@ figures, summed where they are counts.
 
 The totals row adds up the figures named ``lost secrets``, ``doubled
 rotations`` and ``leaked values`` over every scenario.
+
+A test marked ``@pytest.mark.security("attack")`` tries one attack; it records
+with the ``attack`` fixture what the user was shown (``outcome``, ``reason``)
+and the Auth0 writes it caused (``auth0_writes``). They make the "Security"
+section: every attack tried, its outcome, and the Auth0 writes (0 expected).
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-__all__ = ["REPORT", "Report", "ScenarioRuns"]
+__all__ = ["REPORT", "AttackRun", "Report", "ScenarioRuns"]
 
 TOTALS = ("lost secrets", "doubled rotations", "leaked values")
 
@@ -45,15 +50,62 @@ class ScenarioRuns:
                 self.figures[key] = value
 
 
+@dataclass
+class AttackRun:
+    """One attack tried: whether its test passed, what the user saw, Auth0 writes caused."""
+
+    passed: bool
+    outcome: str
+    reason: str
+    auth0_writes: float
+
+
 class Report:
     """Collects scenario runs during the session and writes the table at the end."""
 
     def __init__(self) -> None:
         self.scenarios: dict[str, ScenarioRuns] = defaultdict(ScenarioRuns)
+        self.attacks: dict[str, list[AttackRun]] = defaultdict(list)
 
     def add(self, scenario: str, passed: bool, figures: dict[str, float | str]) -> None:
         """Record one run of ``scenario``."""
         self.scenarios[scenario].add(passed, figures)
+
+    def add_attack(self, attack: str, passed: bool, seen: dict[str, float | str]) -> None:
+        """Record one try of ``attack`` (``seen``: outcome, reason, auth0_writes)."""
+        self.attacks[attack].append(
+            AttackRun(
+                passed,
+                str(seen.get("outcome", "-")),
+                str(seen.get("reason", "-")),
+                float(seen.get("auth0_writes", 0) or 0),
+            )
+        )
+
+    def _security(self) -> list[str]:
+        if not self.attacks:
+            return []
+        lines = [
+            "## Security",
+            "",
+            "Each attack below is a test that tries it against the real API server and the",
+            "fake tenant (or, where named, in-process against real sockets); it passes only",
+            "if the attack was refused as shown and caused the Auth0 writes counted.",
+            "",
+            "| attack | tries | test | outcome | reason shown | Auth0 writes |",
+            "|---|---|---|---|---|---|",
+        ]
+        for attack, runs in sorted(self.attacks.items()):
+            failed = sum(not r.passed for r in runs)
+            test = "passed" if not failed else f"**{failed} failed**"
+            last = runs[-1]
+            writes = _fmt(sum(r.auth0_writes for r in runs))
+            lines.append(
+                f"| {attack} | {len(runs)} | {test} | {last.outcome} | {last.reason} | {writes} |"
+            )
+        total = sum(r.auth0_writes for runs in self.attacks.values() for r in runs)
+        lines += ["", f"**Attacks:** {len(self.attacks)}, Auth0 writes caused: {_fmt(total)}.", ""]
+        return lines
 
     def render(self, command: str) -> str:
         """The Markdown document."""
@@ -93,12 +145,13 @@ class Report:
             + ", ".join(f"{k}: {_fmt(v)}" for k, v in totals.items())
             + ".",
             "",
+            *self._security(),
         ]
         return "\n".join(lines)
 
     def write(self, path: Path, command: str) -> None:
         """Write the document if any scenario ran."""
-        if self.scenarios:
+        if self.scenarios or self.attacks:
             path.write_text(self.render(command))
 
 

@@ -307,7 +307,7 @@ class RotationEngine:
         if decision.trigger == "annotation" and decision.action == "rotate":
             held = await self._forced_hold(obj, spec, status)
             if held is not None:
-                return held
+                decision = Decision("idle", wake_at=held)
 
         if decision.action == "idle":
             await self._idle(obj, spec, status, decision, state)

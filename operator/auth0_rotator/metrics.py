@@ -113,7 +113,8 @@ class _ResourceCollector(Collector):
         yield depth
         budget = GaugeMetricFamily(
             "auth0_rotator_auth0_rate_limit_remaining",
-            "Requests left in a tenant's rate budget: Auth0's x-ratelimit-remaining when it "
+            "Requests left in an Auth0 domain's rate budget (one per domain, shared by every "
+            "tenant object naming it): Auth0's x-ratelimit-remaining when it "
             "sent one, else the operator's own token bucket.",
             labels=["tenant"],
         )

@@ -85,6 +85,19 @@ class CertificateAuthority:
         )
         return cls(key, cert)
 
+    @classmethod
+    def load(cls, cert_path: Path, key_path: Path) -> CertificateAuthority:
+        """The CA written by :meth:`write_key` and its certificate file."""
+        key = serialization.load_pem_private_key(key_path.read_bytes(), password=None)
+        if not isinstance(key, ec.EllipticCurvePrivateKey):
+            raise ValueError(f"{key_path} does not hold this CA's EC key")
+        return cls(key, x509.load_pem_x509_certificate(cert_path.read_bytes()))
+
+    def write_key(self, path: Path) -> None:
+        """Write the CA's private key (owner-only readable), to issue more later."""
+        path.touch(mode=0o600)
+        path.write_bytes(_key_pem(self._key))
+
     @property
     def cert_pem(self) -> bytes:
         """The CA certificate, PEM-encoded (what clients trust)."""

@@ -106,7 +106,7 @@ async def test_an_answer_resets_the_breaker(
 ) -> None:
     await create_client("app")
     auth0 = await make_auth0()
-    auth0.limits.breaker.no_answer()  # one failure: below the threshold
+    auth0.limits.breaker.stalled()  # one failure: below the threshold
     assert (await auth0.get_client_secret("app")).reveal()
     assert not auth0.limits.breaker.open
     assert auth0.limits.breaker._failures == 0
@@ -115,14 +115,14 @@ async def test_an_answer_resets_the_breaker(
 def test_the_breaker_lets_one_probe_through_after_its_cooldown() -> None:
     now = [0.0]
     breaker = CircuitBreaker(threshold=2, cooldown=30, clock=lambda: now[0])
-    breaker.no_answer()
+    breaker.stalled()
     assert breaker.admit()
-    breaker.no_answer()
+    breaker.stalled()
     assert not breaker.admit() and breaker.retry_in() == 30
     now[0] = 31.0
     assert breaker.admit()  # the probe
     assert not breaker.admit()  # others wait for it
-    breaker.no_answer()  # the probe failed: open again at once
+    breaker.stalled()  # the probe failed: open again at once
     assert breaker.retry_in() == 30
     now[0] = 62.0
     assert breaker.admit()

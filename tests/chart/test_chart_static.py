@@ -49,15 +49,8 @@ NAMESPACED_NEEDS: frozenset[Grant] = frozenset(
         for r in ("auth0clientsecrets", "auth0tenants")
         for v in ("get", "list", "watch")
     }
-    | {
-        (GROUP, f"{r}/status", v, None)
-        for r in ("auth0clientsecrets", "auth0tenants")
-        for v in ("get", "patch", "update")
-    }
-    | {
-        ("", "secrets", v, None)
-        for v in ("get", "list", "watch", "create", "patch", "update", "delete")
-    }
+    | {(GROUP, f"{r}/status", "patch", None) for r in ("auth0clientsecrets", "auth0tenants")}
+    | {("", "secrets", v, None) for v in ("get", "list", "watch", "create", "patch", "delete")}
     | {("", "events", v, None) for v in ("create", "patch")}
     | {
         ("apps", r, v, None)
@@ -69,7 +62,7 @@ NAMESPACED_NEEDS: frozenset[Grant] = frozenset(
 
 CLUSTER_NEEDS: frozenset[Grant] = frozenset(
     {(GROUP, "clusterauth0tenants", v, None) for v in ("get", "list", "watch")}
-    | {(GROUP, "clusterauth0tenants/status", v, None) for v in ("get", "patch", "update")}
+    | {(GROUP, "clusterauth0tenants/status", "patch", None)}
     | {("", "namespaces", "get", None)}
 )
 """Cluster-scoped needs: ClusterAuth0Tenants and namespace labels."""
@@ -375,6 +368,58 @@ def test_operator_settings_reach_the_command_line(helm: Path) -> None:
     assert args[-1] == "--some-flag=with space"
 
 
+def test_credentials_go_to_auth0_domains_unless_the_values_say_otherwise(helm: Path) -> None:
+    args = operator_container(render(helm))["args"]
+    assert flag_values(args, "--allowed-domain") == ["*.auth0.com"]
+    assert flag_values(args, "--auth0-deadline") == ["30"]
+    assert flag_values(args, "--reconcile-deadline") == ["300"]
+    custom = operator_container(
+        render(helm, "--set-json", 'allowedDomains=["login.example.com","fake.auth0-fake.svc"]')
+    )["args"]
+    assert flag_values(custom, "--allowed-domain") == ["login.example.com", "fake.auth0-fake.svc"]
+    error = render_error(helm, "--set-json", 'allowedDomains=["https://login.example.com"]')
+    assert "allowedDomains" in error
+
+
+def test_the_admission_policy_is_opt_in_and_binds_the_operator_identity(helm: Path) -> None:
+    kinds = {o["kind"] for o in render(helm)}
+    assert "ValidatingAdmissionPolicy" not in kinds
+    objects = render(helm, "--set", "admissionPolicy.enabled=true")
+    policy = one(objects, "ValidatingAdmissionPolicy")
+    binding = one(objects, "ValidatingAdmissionPolicyBinding")
+    assert binding["spec"] == {
+        "policyName": policy["metadata"]["name"],
+        "validationActions": ["Deny"],
+    }
+    (condition,) = policy["spec"]["matchConditions"]
+    user = f"system:serviceaccount:{SERVICE_ACCOUNT[0]}:{SERVICE_ACCOUNT[1]}"
+    assert condition["expression"] == f'request.userInfo.username == "{user}"'
+
+
+def _readme_rbac_rows() -> set[tuple[str, str, str]]:
+    """(apiGroup, resource, verb) of every row of the chart README's RBAC table."""
+    lines = (CHART / "README.md").read_text().split("## RBAC", 1)[1].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| API group"))
+    end = next(i for i in range(start, len(lines)) if not lines[i].startswith("|"))
+    table = lines[start + 2 : end]
+    rows: set[tuple[str, str, str]] = set()
+    for line in table:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        group = cells[0].strip("`").replace('""', "")
+        resources = re.findall(r"`([a-z0-9/]+)`", cells[1].split("(")[0])
+        for resource in resources:
+            for verb in (v.strip() for v in cells[2].split(",")):
+                rows.add((group, resource, verb))
+    return rows
+
+
+def test_the_readme_rbac_table_is_the_charts_rbac(default_objects: list[Manifest]) -> None:
+    granted = {
+        (group, resource, verb) for group, resource, verb, _ in grants(default_objects, NAMESPACE)
+    }
+    assert _readme_rbac_rows() == granted
+
+
 def test_liveness_probe_checks_the_endpoint_the_operator_serves(
     default_objects: list[Manifest],
 ) -> None:
@@ -526,7 +571,7 @@ def test_default_mode_grants_exactly_what_the_operator_needs(
 def test_default_mode_cluster_role_manages_secrets(default_objects: list[Manifest]) -> None:
     rules = one(default_objects, "ClusterRole")["rules"]
     secret_verbs = {v for r in rules if "secrets" in r["resources"] for v in r["verbs"]}
-    assert {"get", "list", "watch", "create", "patch", "update", "delete"} <= secret_verbs
+    assert secret_verbs == {"get", "list", "watch", "create", "patch", "delete"}
 
 
 def test_namespaced_mode_grants_exactly_what_the_operator_needs(

@@ -1,8 +1,8 @@
 """One circuit breaker per Auth0 domain: a host that does not answer is not asked again at once.
 
-A request that gets no timely answer (its deadline passed, the connection
-could not be made or was cut, or the answer was too large) costs a worker the
-whole deadline. After ``threshold`` such failures in a row the domain is
+A request that stalls (its deadline passed, a connect or read timed out, or
+the answer was too large) costs a worker the whole deadline. After
+``threshold`` stalls in a row the domain is
 *open*: every call to it fails at once, without the network, until
 ``cooldown`` seconds have passed. Then one call is let through as a probe
 (the others still fail at once); an answer of any kind closes the breaker,
@@ -37,6 +37,8 @@ class CircuitBreaker:
         self._failures = 0
         self._open_until: float | None = None
         self._probing = False
+        self.last_stall = ""
+        """What the last stalled request met (for messages)."""
 
     @property
     def open(self) -> bool:
@@ -66,8 +68,9 @@ class CircuitBreaker:
         self._open_until = None
         self._probing = False
 
-    def no_answer(self) -> None:
-        """A call got no timely answer: count it; open after ``threshold`` in a row."""
+    def stalled(self, what: str = "no timely answer") -> None:
+        """A call used up its time (``what``): count it; open after ``threshold`` in a row."""
+        self.last_stall = what
         self._failures += 1
         self._probing = False
         if self._failures >= self.threshold or self._open_until is not None:

@@ -384,8 +384,8 @@ class Auth0Client:
 
     def _refused(self, refused: Refused) -> Auth0Unavailable:
         return Auth0Unavailable(
-            f"Auth0 at {self.connection.domain} gave no timely answer to recent requests; "
-            f"calls to it resume in {refused.retry_in:.0f}s"
+            f"Auth0 at {self.connection.domain} gave no timely answer to recent requests "
+            f"({refused.why}); calls to it resume in {refused.retry_in:.0f}s"
         )
 
     async def _token_request_status(self, form: Mapping[str, str]) -> int:

@@ -54,9 +54,11 @@ class NoAnswer(Exception):
 class Refused(Exception):
     """The domain's breaker is open: the request was not sent; retry after ``retry_in`` s."""
 
-    def __init__(self, retry_in: float) -> None:
+    def __init__(self, retry_in: float, why: str) -> None:
         super().__init__(f"retry in {retry_in:.0f}s")
         self.retry_in = retry_in
+        self.why = why
+        """What the last stalled request met."""
 
 
 async def exchange(
@@ -75,7 +77,7 @@ async def exchange(
     status is returned.
     """
     if not breaker.admit():
-        raise Refused(breaker.retry_in() or breaker.cooldown)
+        raise Refused(breaker.retry_in() or breaker.cooldown, breaker.last_stall)
     try:
         async with asyncio.timeout(deadline):
             built = http.build_request(method, path, **request)
@@ -89,16 +91,22 @@ async def exchange(
             finally:
                 await response.aclose()
     except TimeoutError:
-        breaker.no_answer()
-        raise NoAnswer(f"no complete answer within {deadline:g}s", sent=True) from None
-    except NoAnswer:
-        breaker.no_answer()
+        what = f"no complete answer within {deadline:g}s"
+        breaker.stalled(what)
+        raise NoAnswer(what, sent=True) from None
+    except NoAnswer as exc:
+        breaker.stalled(exc.what)
         raise
-    except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
-        breaker.no_answer()
+    except (httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
+        breaker.stalled(describe(exc))
         raise NoAnswer(describe(exc), sent=False) from None
+    except httpx.ConnectError as exc:
+        # Refused or untrusted at once: it cost no time, so the breaker is not told.
+        raise NoAnswer(describe(exc), sent=False) from None
+    except httpx.TimeoutException as exc:
+        breaker.stalled(describe(exc))
+        raise NoAnswer(describe(exc), sent=True) from None
     except httpx.HTTPError as exc:
-        breaker.no_answer()
         raise NoAnswer(describe(exc), sent=True) from None
     breaker.answered()
     return Answer(response.status_code, response.headers, bytes(body))

@@ -1,7 +1,8 @@
 """A real local Kubernetes control plane on 127.0.0.1.
 
 etcd, kube-apiserver (TLS serving, client-certificate admin, RBAC,
-service-account token signing), kube-controller-manager (garbage collection,
+service-account token signing, an audit log of what operators and service
+accounts do), kube-controller-manager (garbage collection,
 ReplicaSets, service accounts), kube-scheduler and kwok (fake nodes whose pods
 become Ready, so Deployments really roll). The binaries come from
 ``hack/kube-bins.sh``; nothing here is a mock.
@@ -26,6 +27,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from auth0_rotator_dev.devcluster.processes import ManagedProcess, kill_recorded, log_tail
 from auth0_rotator_dev.pki import CertificateAuthority, write_rsa_key_pair
@@ -44,6 +46,20 @@ BINARIES = (
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 _HOST = "127.0.0.1"
+
+OPERATORS_GROUP = "auth0-rotator:operators"
+"""Group of the identities operators under test use (see :meth:`ControlPlane.user_kubeconfig`):
+their requests, and those of every ServiceAccount, are recorded in the audit log."""
+
+_AUDIT_POLICY = {
+    "apiVersion": "audit.k8s.io/v1",
+    "kind": "Policy",
+    "omitStages": ["RequestReceived"],
+    "rules": [
+        {"level": "Metadata", "userGroups": [OPERATORS_GROUP, "system:serviceaccounts"]},
+        {"level": "None"},
+    ],
+}
 
 
 class ControlPlaneError(RuntimeError):
@@ -96,6 +112,46 @@ class ControlPlane:
     def ca_file(self) -> Path:
         """CA certificate that signed the API server's serving certificate."""
         return self.state_dir / "pki" / "ca.crt"
+
+    @property
+    def audit_log(self) -> Path:
+        """The API server's audit log (JSON lines): requests of operators and ServiceAccounts."""
+        return self.state_dir / "audit.log"
+
+    def audit_events(self, user: str | None = None) -> list[dict[str, Any]]:
+        """Audit events recorded so far (of ``user`` only, if given)."""
+        if not self.audit_log.exists():
+            return []
+        events = []
+        with self.audit_log.open() as lines:
+            for line in lines:
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if user is None or (event.get("user") or {}).get("username") == user:
+                    events.append(event)
+        return events
+
+    def user_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...]) -> Path:
+        """Write a kubeconfig for a client certificate of ``user`` in ``groups``."""
+        pki = self.state_dir / "pki"
+        ca = CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
+        ca.issue(user, organizations=groups, client=True).write(
+            path.with_suffix(".crt"), path.with_suffix(".key")
+        )
+        config = json.loads(self.kubeconfig.read_text())
+        config["users"] = [
+            {
+                "name": user,
+                "user": {
+                    "client-certificate": str(path.with_suffix(".crt")),
+                    "client-key": str(path.with_suffix(".key")),
+                },
+            }
+        ]
+        config["contexts"][0]["context"]["user"] = user
+        path.write_text(json.dumps(config, indent=2))
+        return path
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -178,6 +234,9 @@ class ControlPlane:
     def _start_all(self) -> None:
         pki = self.state_dir / "pki"
         self._write_pki(pki)
+        # JSON is valid YAML: the API server reads the policy as written.
+        (self.state_dir / "audit-policy.json").write_text(json.dumps(_AUDIT_POLICY))
+        self.audit_log.unlink(missing_ok=True)
         etcd_port, etcd_peer = free_port(), free_port()
         self.api_port = self.api_port or free_port()
         etcd_data = self.state_dir / "etcd"
@@ -217,6 +276,11 @@ class ControlPlane:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            f"--audit-policy-file={self.state_dir / 'audit-policy.json'}",
+            f"--audit-log-path={self.audit_log}",
+            "--audit-log-format=json",
+            "--audit-log-mode=batch",
+            "--audit-log-batch-max-wait=1s",
         )
         self._write_kubeconfig(pki)
         ctx = self._admin_ssl_context(pki)
@@ -311,6 +375,7 @@ class ControlPlane:
         pki.mkdir(parents=True, exist_ok=True)
         ca = CertificateAuthority.create("auth0-rotator-devcluster-ca")
         (pki / "ca.crt").write_bytes(ca.cert_pem)
+        ca.write_key(pki / "ca.key")
         ca.issue(
             "kube-apiserver",
             hosts=(

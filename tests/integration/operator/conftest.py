@@ -133,6 +133,9 @@ class RunningOperator:
             self.context.controller.poke()
 
 
+AUTH0_DEADLINE = 5.0
+"""Seconds for one Auth0 request in the in-process operator (30 in production)."""
+
 TEST_ENGINE = {
     "verify_timeout": 10.0,
     "verify_interval": 0.2,
@@ -158,6 +161,7 @@ def operator(
         engine=EngineSettings(identity="test-operator", clock=clock, **TEST_ENGINE),
         extra_ca_file=str(fake_tenant.ca_file),
         allowed_domains=("127.0.0.1:*",),
+        auth0_deadline=AUTH0_DEADLINE,
         metrics=metrics,
         liveness=Endpoint("127.0.0.1", health, "/healthz"),
     )

@@ -269,7 +269,7 @@ def test_default_install_rotates_and_restarts_as_the_chart_service_account(
     chart_operators: list[ChartOperator],
     tmp_path: Path,
 ) -> None:
-    release: Release = install()
+    release: Release = install("--set", "admissionPolicy.enabled=true")
     deployment = client.AppsV1Api(api).read_namespaced_deployment(release.name, release.namespace)
     assert deployment.status.available_replicas == 1  # admitted, scheduled, Ready (kwok)
     args: list[str] = deployment.spec.template.spec.containers[0].args or []
@@ -292,8 +292,61 @@ def test_default_install_rotates_and_restarts_as_the_chart_service_account(
         wait_for(lambda: "auth0-rotator started" in op.text(), 60, "operator start")
         _rotate_with_restart(api, kube, fake_tenant, app_ns, app_id)
         _no_denials(op)
+        _the_admission_policy_denies_anything_else(api, kubeconfig, app_ns)
     finally:
         client.CoreV1Api(api).delete_namespace(app_ns)
+
+
+def template(**parts: Any) -> dict[str, Any]:
+    """A patch of a workload's pod template."""
+    return {"spec": {"template": parts}}
+
+
+def _the_admission_policy_denies_anything_else(
+    api: client.ApiClient, kubeconfig: Path, namespace: str
+) -> None:
+    """With admissionPolicy.enabled the operator's own identity can do nothing but its job."""
+    client.CoreV1Api(api).create_namespaced_secret(
+        namespace, {"metadata": {"name": "not-managed"}, "stringData": {"k": "v"}}
+    )
+    sa_api = config.new_client_from_config(config_file=str(kubeconfig))
+    try:
+        apps, core = client.AppsV1Api(sa_api), client.CoreV1Api(sa_api)
+        attempts: dict[str, Any] = {
+            "change a workload's image": lambda: apps.patch_namespaced_deployment(
+                "web",
+                namespace,
+                template(spec={"containers": [{"name": "c", "image": "registry.invalid/evil:1"}]}),
+            ),
+            "add another pod-template annotation": lambda: apps.patch_namespaced_deployment(
+                "web", namespace, template(metadata={"annotations": {"other": "x"}})
+            ),
+            "scale a workload": lambda: apps.patch_namespaced_deployment(
+                "web", namespace, {"spec": {"replicas": 5}}
+            ),
+            "create an unmanaged Secret": lambda: core.create_namespaced_secret(
+                namespace, {"metadata": {"name": "planted"}, "stringData": {"k": "v"}}
+            ),
+            "change an unmanaged Secret": lambda: core.patch_namespaced_secret(
+                "not-managed", namespace, {"stringData": {"k": "changed"}}
+            ),
+            "delete an unmanaged Secret": lambda: core.delete_namespaced_secret(
+                "not-managed", namespace
+            ),
+        }
+        for what, attempt in attempts.items():
+            with pytest.raises(client.ApiException) as denied:
+                attempt()
+            assert denied.value.status in (403, 422), what
+            assert "ValidatingAdmissionPolicy" in str(denied.value.body), what
+        # What the operator does is still allowed for it: its restart annotation.
+        apps.patch_namespaced_deployment(
+            "web",
+            namespace,
+            template(metadata={"annotations": {REVISION: "by-the-operator-identity"}}),
+        )
+    finally:
+        sa_api.close()
 
 
 @pytest.mark.reliability("namespace isolation: watchNamespaces identity denied other Secrets")

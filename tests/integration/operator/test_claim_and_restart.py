@@ -18,13 +18,14 @@ import pytest
 from kubernetes import client
 from kubernetes.aio import client as aio_client
 
+from auth0_rotator.access import DomainAllowList
 from auth0_rotator.engine import EngineSettings, RotationEngine, staging_secret_name
 from auth0_rotator.kube import KubeStore
 from auth0_rotator.model import GROUP, VERSION
 from auth0_rotator.rollout import REVISION_ANNOTATION
 from auth0_rotator.tenants import TenantRegistry
 from tests.integration.operator.conftest import TEST_ENGINE
-from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body
+from tests.integration.operator.harness import DOMAIN, FakeTenant, Kube, a0cs_body
 
 
 @pytest.fixture
@@ -32,7 +33,11 @@ async def engine(
     aio_api: aio_client.ApiClient, fake_tenant: FakeTenant
 ) -> AsyncIterator[RotationEngine]:
     store = KubeStore(aio_api)
-    tenants = TenantRegistry(store, extra_ca_file=str(fake_tenant.ca_file))
+    tenants = TenantRegistry(
+        store,
+        extra_ca_file=str(fake_tenant.ca_file),
+        allowed_domains=DomainAllowList.parse([DOMAIN]),
+    )
     settings = {**TEST_ENGINE, "restart_window": timedelta(0)}
     yield RotationEngine(store, tenants, EngineSettings(identity="claim-test", **settings))
     await tenants.aclose()
