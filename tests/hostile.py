@@ -40,6 +40,7 @@ class HostileServer:
     connections: list[Connection] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
+    _handlers: set[asyncio.Task[None]] = field(default_factory=set)
 
     @property
     def domain(self) -> str:
@@ -56,36 +57,57 @@ class HostileServer:
 
     async def stop(self) -> None:
         """Stop listening and drop every connection."""
+        for task in list(self._handlers):
+            task.cancel()
         if self._server is not None:
             self._server.close()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._server.wait_closed(), 5)
+                async with asyncio.timeout(5):
+                    await self._server.wait_closed()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._handlers.add(task)
         seen = Connection()
         self.connections.append(seen)
         try:
             await reader.readuntil(b"\r\n\r\n")
-            if self.mode == "trickle":
-                answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
-                for byte in answer:
-                    writer.write(bytes([byte]))
-                    await writer.drain()
-                    seen.sent += 1
-                    await asyncio.sleep(self.interval)
-            else:
-                writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
-                writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
-                while True:
-                    writer.write(b"%x\r\n%s\r\n" % (len(_CHUNK), _CHUNK))
-                    await writer.drain()
-                    seen.sent += len(_CHUNK)
+            # The client hanging up shows as the end of what it sends.
+            hangup = asyncio.ensure_future(reader.read())
+            try:
+                await self._misbehave(writer, seen, hangup)
+            finally:
+                hangup.cancel()
         except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
             seen.hung_up = True
-        except asyncio.CancelledError:
-            raise
         finally:
+            self._handlers.discard(task)
             writer.close()
+
+    async def _misbehave(
+        self, writer: asyncio.StreamWriter, seen: Connection, hangup: asyncio.Future[bytes]
+    ) -> None:
+        if self.mode == "trickle":
+            answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+            for byte in answer:
+                writer.write(bytes([byte]))
+                await writer.drain()
+                seen.sent += 1
+                await asyncio.wait([hangup], timeout=self.interval)
+                if hangup.done():
+                    seen.hung_up = True
+                    return
+            return
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n")
+        writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+        while not hangup.done() and not writer.is_closing():
+            writer.write(b"%x\r\n%s\r\n" % (len(_CHUNK), _CHUNK))
+            await writer.drain()
+            seen.sent += len(_CHUNK)
+            # drain() does not yield while the buffer has room: let the hang-up be seen.
+            await asyncio.sleep(0)
+        seen.hung_up = True
 
 
 class ServerThread:

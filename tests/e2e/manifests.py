@@ -188,6 +188,8 @@ def chart_values() -> dict[str, Any]:
     return {
         "image": {"repository": repository, "tag": tag, "pullPolicy": "Never"},
         "extraCA": {"configMapName": CA_CONFIG_MAP, "key": "ca.crt"},
+        # Credentials go to Auth0's domains only, unless allowed: this is the fake.
+        "allowedDomains": [fake_domain()],
         "operator": {"restartWindowSeconds": 0},
         "logFormat": "json",
     }

@@ -97,9 +97,14 @@ class FakeTenant:
 
 
 def make_tenant(
-    api: client.ApiClient, namespace: str, name: str, client_id: str, client_secret: str
+    api: client.ApiClient,
+    namespace: str,
+    name: str,
+    client_id: str,
+    client_secret: str,
+    domain: str = DOMAIN,
 ) -> None:
-    """Create a credentials Secret and an Auth0Tenant pointing at the fake."""
+    """Create a credentials Secret and an Auth0Tenant pointing at the fake (or ``domain``)."""
     client.CoreV1Api(api).create_namespaced_secret(
         namespace,
         client.V1Secret(
@@ -117,7 +122,7 @@ def make_tenant(
             "kind": "Auth0Tenant",
             "metadata": {"name": name},
             "spec": {
-                "domain": DOMAIN,
+                "domain": domain,
                 "credentials": {"secretRef": {"name": f"{name}-credentials"}},
                 "rateLimit": {"requestsPerSecond": 50, "burst": 50},
             },

@@ -11,6 +11,7 @@ Each test records its outcome for RELIABILITY.md's security section.
 from __future__ import annotations
 
 import base64
+import re
 import socket
 import threading
 import time
@@ -51,8 +52,14 @@ def _writes(fake: FakeTenant) -> int:
     return sum(1 for c in fake.calls() if c["endpoint"] in _WRITES and c["status"] < 400)
 
 
+def _calls_for(fake: FakeTenant, client_id: str) -> list[dict[str, Any]]:
+    """Management API calls about exactly ``client_id`` (not ids it is a prefix of)."""
+    pattern = re.compile(rf"/clients/{re.escape(client_id)}($|[/?])")
+    return [c for c in fake.calls() if pattern.search(c["path"])]
+
+
 def _calls_about(fake: FakeTenant, client_id: str) -> int:
-    return len(fake.calls(client_id))
+    return len(_calls_for(fake, client_id))
 
 
 @pytest.fixture
@@ -199,7 +206,7 @@ def test_auth0_side_targets_stay_inside_the_tenants_allow_lists(
     refused = kube.wait_reason(tenant_ns, "app", reason)
     assert "spec.allowed" in refused["message"]
     assert kube.secret(tenant_ns, "app") is None
-    assert fake_tenant.calls(app_id) == []
+    assert _calls_for(fake_tenant, app_id) == []
     assert _writes(fake_tenant) == writes
     _record(attack, reason, _writes(fake_tenant) - writes)
 
@@ -256,15 +263,8 @@ def test_credentials_are_never_sent_to_a_domain_off_the_allow_list(
 ) -> None:
     listener = _Listener()
     try:
-        make_tenant(api, tenant_ns, "elsewhere", M2M_ID, M2M_SECRET)
-        client.CustomObjectsApi(api).patch_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            tenant_ns,
-            "auth0tenants",
-            "elsewhere",
-            {"spec": {"domain": domain.format(port=listener.port)}},
-        )
+        target = domain.format(port=listener.port)
+        make_tenant(api, tenant_ns, "elsewhere", M2M_ID, M2M_SECRET, domain=target)
         kube.create(tenant_ns, a0cs_body("app", app_id, tenantRef={"name": "elsewhere"}))
         refused = kube.wait_reason(tenant_ns, "app", "DomainNotAllowed")
         assert "--allowed-domain" in refused["message"]
@@ -317,7 +317,7 @@ def test_a_secret_nobody_offered_is_never_used_as_credentials(
     assert "auth0rotator.dev/credentials=true" in refused["message"]
     # The victim's secret was never sent anywhere as a client secret.
     assert [c for c in fake_tenant.calls() if c["client_id"] == app_id] == tokens_before
-    assert fake_tenant.calls(other) == []
+    assert _calls_for(fake_tenant, other) == []
     _record(attack, "CredentialsNotAllowed", 0)
 
 
@@ -348,7 +348,7 @@ def test_namespace_access_keeps_each_team_to_its_own_clients(
     kube.create(other_ns, a0cs_body("own", theirs, tenantRef=ref))
     kube.wait_ready(other_ns, "own", reason="Fetched")  # its own client works
     assert kube.secret(other_ns, "steal") is None
-    assert fake_tenant.calls(app_id) == []
+    assert _calls_for(fake_tenant, app_id) == []
     _record(attack, "ClientNotAllowed", 0)
 
 

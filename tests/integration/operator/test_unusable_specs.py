@@ -175,6 +175,23 @@ def _foreign_secret(world: World, app: str) -> dict[str, Any]:
     return {"secretName": "taken"}
 
 
+def _malformed_ca_bundle(world: World, app: str) -> dict[str, Any]:
+    bundle = "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydGlmaWNhdGU=\n-----END CERTIFICATE-----\n"
+    world.tenant("badca", "default-credentials", caBundle=bundle)
+    return {"tenantRef": {"name": "badca"}}
+
+
+def _credentials_not_offered(world: World, app: str) -> dict[str, Any]:
+    world.secret("unlabelled", {"client_id": M2M_ID, "client_secret": M2M_SECRET}, labels={})
+    world.tenant("unlabelled", "unlabelled")
+    return {"tenantRef": {"name": "unlabelled"}}
+
+
+def _domain_not_allowed(world: World, app: str) -> dict[str, Any]:
+    world.tenant("inside", "default-credentials", domain="kubernetes.default.svc")
+    return {"tenantRef": {"name": "inside"}}
+
+
 def _private_key_jwt(world: World, app: str) -> dict[str, Any]:
     jwt = f"jwt-{uuid.uuid4().hex[:8]}"
     world.fake.create_client(jwt, private_key_jwt=True)
@@ -217,6 +234,14 @@ CASES = [
     ),
     Case("client-not-allowed", "ClientNotAllowed", "allowedClientIds", _tenant_for_other_clients),
     Case("foreign-secret", "SecretConflict", "taken", _foreign_secret),
+    Case("malformed-ca-bundle", "InvalidTenant", "spec.caBundle", _malformed_ca_bundle),
+    Case(
+        "credentials-not-offered",
+        "CredentialsNotAllowed",
+        "auth0rotator.dev/credentials=true",
+        _credentials_not_offered,
+    ),
+    Case("domain-not-allowed", "DomainNotAllowed", "--allowed-domain", _domain_not_allowed),
     Case("tenant-unreachable", "Auth0Unavailable", "127.0.0.1:9", _unreachable),
     Case("private-key-jwt-client", "Auth0RequestRejected", "Private Key JWT", _private_key_jwt),
     Case(

@@ -34,6 +34,7 @@ from kubernetes import client
 from auth0_rotator_dev.devcluster import ControlPlane
 from auth0_rotator_dev.devcluster.cluster import OPERATORS_GROUP
 from tests.conftest import REPO, _kube_bin_dir
+from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
     ALLOW_LOCAL_FAKES,
     DOMAIN,
@@ -131,8 +132,21 @@ def test_the_charts_rbac_is_exactly_what_the_code_calls(
     probe_ns: str,
     kube: Kube,
     fake_tenant: FakeTenant,
+    operator: RunningOperator,
+    monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
 ) -> None:
+    # The suite's in-process operator also watches every ClusterAuth0Tenant: it must
+    # not report the probe's tenant first (the probe would find nothing left to write).
+    reporter = operator.context.tenant_status
+    assert reporter is not None
+    on_event = reporter.on_event
+
+    async def not_the_probes(ref: Any, event_type: str, body: dict[str, Any]) -> None:
+        if not ref.name.startswith("rbac-"):
+            await on_event(ref, event_type, body)
+
+    monkeypatch.setattr(reporter, "on_event", not_the_probes)
     core, apps = client.CoreV1Api(api), client.AppsV1Api(api)
     for n in range(UNRELATED_SECRETS):
         core.create_namespaced_secret(
