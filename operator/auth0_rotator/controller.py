@@ -83,6 +83,8 @@ class Controller:
         self._running: dict[str, int] = {}
         self._parked: dict[str, deque[Key]] = {}
         """Keys waiting for their partition to have a free share (still counted as queued)."""
+        self._admitted: dict[Key, str] = {}
+        """Parked keys handed a freed share: queued again, their slot kept for them."""
         self._started: dict[Key, float] = {}
         self._queue: asyncio.Queue[Key] = asyncio.Queue()
         self._queued: set[Key] = set()
@@ -194,14 +196,16 @@ class Controller:
     async def _worker(self, index: int) -> None:
         while True:
             key = await self._queue.get()
-            part = self._partition(key) if self._partition is not None else None
-            if part is not None and self._running.get(part, 0) >= self._share:
-                # Its partition has its share of workers: wait aside, still queued.
-                self._parked.setdefault(part, deque()).append(key)
-                self._queue.task_done()
-                continue
-            if part is not None:
-                self._running[part] = self._running.get(part, 0) + 1
+            part = self._admitted.pop(key, None)
+            if part is None:
+                part = self._partition(key) if self._partition is not None else None
+                if part is not None and self._running.get(part, 0) >= self._share:
+                    # Its partition has its share of workers: wait aside, still queued.
+                    self._parked.setdefault(part, deque()).append(key)
+                    self._queue.task_done()
+                    continue
+                if part is not None:
+                    self._running[part] = self._running.get(part, 0) + 1
             try:
                 await self._run(key)
             finally:
@@ -209,15 +213,22 @@ class Controller:
                     self._release(part)
 
     def _release(self, part: str) -> None:
-        """A reconcile of ``part`` ended: let one of its parked keys go."""
+        """A reconcile of ``part`` ended: its share goes to the longest-parked key, if any.
+
+        The share is handed over, not freed: keys of the partition queued since
+        (a busy resource's next change, say) cannot overtake one that waits.
+        """
+        parked = self._parked.get(part)
+        if parked:
+            key = parked.popleft()
+            if not parked:
+                del self._parked[part]
+            self._admitted[key] = part
+            self._queue.put_nowait(key)
+            return
         self._running[part] -= 1
         if not self._running[part]:
             del self._running[part]
-        parked = self._parked.get(part)
-        if parked:
-            self._queue.put_nowait(parked.popleft())
-            if not parked:
-                del self._parked[part]
 
     async def _run(self, key: Key) -> None:
         self._queued.discard(key)

@@ -96,3 +96,29 @@ async def test_one_partition_takes_at_most_half_the_workers() -> None:
         assert most["slow"] == 2 and controller.queued == 0
     finally:
         await controller.stop()
+
+
+async def test_a_parked_key_is_not_overtaken_by_busier_keys_of_its_partition() -> None:
+    runs: list[str] = []
+    controller: Controller | None = None
+
+    async def reconcile(namespace: str, name: str, seen: object) -> datetime | None:
+        runs.append(name)
+        await asyncio.sleep(0.01)
+        if name != "quiet" and controller is not None and len(runs) < 200:
+            controller.enqueue((namespace, name))  # always changed again meanwhile
+        return None
+
+    controller = Controller(reconcile, SystemClock(), workers=4, partition=lambda key: key[0])
+    await controller.start()
+    try:
+        for name in ("busy-1", "busy-2", "quiet"):
+            controller.enqueue(("tenant", name))
+        for _ in range(300):
+            if "quiet" in runs:
+                break
+            await asyncio.sleep(0.01)
+        # Two busy keys hold the partition's share; the parked one gets the next slot.
+        assert "quiet" in runs[:4], runs[:10]
+    finally:
+        await controller.stop()
