@@ -29,8 +29,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from auth0_rotator_dev.devcluster.credentials import (
+    AUDIT_POLICY,
+    admin_ssl_context,
+    kubeconfig,
+    read_audit,
+    token_kubeconfig,
+    user_kubeconfig,
+    write_pki,
+)
 from auth0_rotator_dev.devcluster.processes import ManagedProcess, kill_recorded, log_tail
-from auth0_rotator_dev.pki import CertificateAuthority, write_rsa_key_pair
 
 __all__ = ["BINARIES", "ControlPlane", "ControlPlaneError", "free_port"]
 
@@ -46,20 +54,6 @@ BINARIES = (
 
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 _HOST = "127.0.0.1"
-
-OPERATORS_GROUP = "auth0-rotator:operators"
-"""Group of the identities operators under test use (see :meth:`ControlPlane.user_kubeconfig`):
-their requests, and those of every ServiceAccount, are recorded in the audit log."""
-
-_AUDIT_POLICY = {
-    "apiVersion": "audit.k8s.io/v1",
-    "kind": "Policy",
-    "omitStages": ["RequestReceived"],
-    "rules": [
-        {"level": "Metadata", "userGroups": [OPERATORS_GROUP, "system:serviceaccounts"]},
-        {"level": "None"},
-    ],
-}
 
 
 class ControlPlaneError(RuntimeError):
@@ -120,38 +114,15 @@ class ControlPlane:
 
     def audit_events(self, user: str | None = None) -> list[dict[str, Any]]:
         """Audit events recorded so far (of ``user`` only, if given)."""
-        if not self.audit_log.exists():
-            return []
-        events = []
-        with self.audit_log.open() as lines:
-            for line in lines:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                if user is None or (event.get("user") or {}).get("username") == user:
-                    events.append(event)
-        return events
+        return read_audit(self.audit_log, user)
 
     def user_kubeconfig(self, path: Path, user: str, groups: tuple[str, ...]) -> Path:
         """Write a kubeconfig for a client certificate of ``user`` in ``groups``."""
-        pki = self.state_dir / "pki"
-        ca = CertificateAuthority.load(pki / "ca.crt", pki / "ca.key")
-        ca.issue(user, organizations=groups, client=True).write(
-            path.with_suffix(".crt"), path.with_suffix(".key")
-        )
-        config = json.loads(self.kubeconfig.read_text())
-        config["users"] = [
-            {
-                "name": user,
-                "user": {
-                    "client-certificate": str(path.with_suffix(".crt")),
-                    "client-key": str(path.with_suffix(".key")),
-                },
-            }
-        ]
-        config["contexts"][0]["context"]["user"] = user
-        path.write_text(json.dumps(config, indent=2))
-        return path
+        return user_kubeconfig(path, self.state_dir / "pki", self.server, user, groups)
+
+    def token_kubeconfig(self, path: Path, token: str, user: str = "token-user") -> Path:
+        """Write a kubeconfig that authenticates with a bearer ``token`` (a ServiceAccount's)."""
+        return token_kubeconfig(path, self.state_dir / "pki", self.server, token, user)
 
     # -- lifecycle -----------------------------------------------------------------
 
@@ -196,7 +167,7 @@ class ControlPlane:
         old.stop()
         time.sleep(down_for)
         self.processes[index] = ManagedProcess.start("kube-apiserver", argv, self.state_dir)
-        ctx = self._admin_ssl_context(self.state_dir / "pki")
+        ctx = admin_ssl_context(self.state_dir / "pki")
         self._wait("kube-apiserver /readyz", lambda: _http_ok(f"{self.server}/readyz", ctx))
 
     def __enter__(self) -> ControlPlane:
@@ -233,9 +204,9 @@ class ControlPlane:
 
     def _start_all(self) -> None:
         pki = self.state_dir / "pki"
-        self._write_pki(pki)
+        write_pki(pki)
         # JSON is valid YAML: the API server reads the policy as written.
-        (self.state_dir / "audit-policy.json").write_text(json.dumps(_AUDIT_POLICY))
+        (self.state_dir / "audit-policy.json").write_text(json.dumps(AUDIT_POLICY))
         self.audit_log.unlink(missing_ok=True)
         etcd_port, etcd_peer = free_port(), free_port()
         self.api_port = self.api_port or free_port()
@@ -282,8 +253,15 @@ class ControlPlane:
             "--audit-log-mode=batch",
             "--audit-log-batch-max-wait=1s",
         )
-        self._write_kubeconfig(pki)
-        ctx = self._admin_ssl_context(pki)
+        admin = {
+            "client-certificate": str(pki / "admin.crt"),
+            "client-key": str(pki / "admin.key"),
+        }
+        # JSON is valid YAML; kubeconfig readers accept it.
+        self.kubeconfig.write_text(
+            json.dumps(kubeconfig(self.server, pki / "ca.crt", "admin", admin), indent=2)
+        )
+        ctx = admin_ssl_context(pki)
         self._wait("kube-apiserver /readyz", lambda: _http_ok(f"{self.server}/readyz", ctx))
 
         kcfg = str(self.kubeconfig)
@@ -370,70 +348,6 @@ class ControlPlane:
     def _default_service_account(self) -> bool:
         self.kubectl_run("get", "serviceaccount", "default", "-n", "default")
         return True
-
-    def _write_pki(self, pki: Path) -> None:
-        pki.mkdir(parents=True, exist_ok=True)
-        ca = CertificateAuthority.create("auth0-rotator-devcluster-ca")
-        (pki / "ca.crt").write_bytes(ca.cert_pem)
-        ca.write_key(pki / "ca.key")
-        ca.issue(
-            "kube-apiserver",
-            hosts=(
-                _HOST,
-                "localhost",
-                "10.0.0.1",
-                "kubernetes",
-                "kubernetes.default",
-                "kubernetes.default.svc",
-                "kubernetes.default.svc.cluster.local",
-            ),
-        ).write(pki / "apiserver.crt", pki / "apiserver.key")
-        ca.issue("admin", organizations=("system:masters",), client=True).write(
-            pki / "admin.crt", pki / "admin.key"
-        )
-        write_rsa_key_pair(pki / "sa.key", pki / "sa.pub")
-
-    def _write_kubeconfig(self, pki: Path) -> None:
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "clusters": [
-                {
-                    "name": "local",
-                    "cluster": {
-                        "server": self.server,
-                        "certificate-authority": str(pki / "ca.crt"),
-                    },
-                }
-            ],
-            "users": [
-                {
-                    "name": "admin",
-                    "user": {
-                        "client-certificate": str(pki / "admin.crt"),
-                        "client-key": str(pki / "admin.key"),
-                    },
-                }
-            ],
-            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "admin"}}],
-            "current-context": "local",
-        }
-        # JSON is valid YAML; kubeconfig readers accept it.
-        self.kubeconfig.write_text(json.dumps(config, indent=2))
-
-    def token_kubeconfig(self, path: Path, token: str, user: str = "token-user") -> Path:
-        """Write a kubeconfig that authenticates with a bearer ``token`` (a ServiceAccount's)."""
-        config = json.loads(self.kubeconfig.read_text())
-        config["users"] = [{"name": user, "user": {"token": token}}]
-        config["contexts"][0]["context"]["user"] = user
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(config, indent=2))
-        return path
-
-    def _admin_ssl_context(self, pki: Path) -> ssl.SSLContext:
-        ctx = ssl.create_default_context(cafile=str(pki / "ca.crt"))
-        ctx.load_cert_chain(str(pki / "admin.crt"), str(pki / "admin.key"))
-        return ctx
 
 
 def _http_ok(url: str, context: ssl.SSLContext | None = None) -> bool:

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import base64
 import contextlib
-import hashlib
 import json
 import shlex
 import signal
@@ -26,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -34,6 +33,13 @@ import httpx
 from kubernetes import client, config, watch
 
 from auth0_rotator_dev.devcluster import ControlPlane, ControlPlaneError, kube_bin_dir
+from auth0_rotator_dev.devcluster.narration import (
+    DemoError,
+    Narrator,
+    fingerprint,
+    repo_root,
+    wait_until,
+)
 from auth0_rotator_dev.devcluster.processes import ManagedProcess, log_tail
 
 __all__ = ["main"]
@@ -45,53 +51,6 @@ EXAMPLE_PORT = 18443
 CLIENT_ID = "orders-api-client"
 
 
-class DemoError(RuntimeError):
-    """A step did not happen in time; the message says which and where to look."""
-
-
-class Narrator:
-    """Prints numbered steps and indented details with the time since start."""
-
-    def __init__(self) -> None:
-        self.start = time.monotonic()
-        self.step_no = 0
-
-    def step(self, text: str) -> None:
-        """A new step."""
-        self.step_no += 1
-        print(f"\n[{self._elapsed()}] {self.step_no}. {text}", flush=True)
-
-    def detail(self, text: str) -> None:
-        """A line under the current step."""
-        print(f"[{self._elapsed()}]    {text}", flush=True)
-
-    def _elapsed(self) -> str:
-        return f"{time.monotonic() - self.start:6.1f}s"
-
-
-def _fingerprint(value: str) -> str:
-    return "sha256:" + hashlib.sha256(value.encode()).hexdigest()[:12]
-
-
-def _wait(check: Callable[[], T | None], timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    raise DemoError(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
-def _repo() -> Path:
-    """The checkout holding ``examples/`` and ``crds/`` (the demo runs from a clone)."""
-    here = Path(__file__).resolve()
-    for parent in here.parents:
-        if (parent / "examples").is_dir() and (parent / "crds").is_dir():
-            return parent
-    raise DemoError("examples/ and crds/ not found above the package: run from a clone")
-
-
 class Demo:
     """The running pieces and the narrated story."""
 
@@ -99,7 +58,7 @@ class Demo:
         self.state_dir = state_dir
         self.port = auth0_port
         self.say = say
-        self.repo = _repo()
+        self.repo = repo_root()
         self.plane = ControlPlane(kube_bin_dir(), state_dir / "cluster")
         self.extra: list[ManagedProcess] = []
         self.http: httpx.Client | None = None
@@ -181,7 +140,7 @@ class Demo:
             "--seed",
             str(self._example("fake-auth0-seed.json")),
         )
-        _wait(
+        wait_until(
             lambda: self._logged(fake, "serving at"),
             30,
             "the fake tenant",
@@ -218,7 +177,7 @@ class Demo:
             "--metrics",
             "",
         )
-        _wait(
+        wait_until(
             lambda: self._logged(operator, "became leader"),
             60,
             "the operator to take its Lease",
@@ -242,11 +201,11 @@ class Demo:
             )
             return ready if ready.get("reason") == "Fetched" else None
 
-        ready = _wait(fetched, 60, "Ready=True Fetched")
-        value = _wait(self.secret_value, 10, "the Secret orders-api-auth0")
+        ready = wait_until(fetched, 60, "Ready=True Fetched")
+        value = wait_until(self.secret_value, 10, "the Secret orders-api-auth0")
         self.say.detail(f"Ready=True Fetched: {ready.get('message')}")
         self.say.detail(
-            f"Secret orders-api-auth0 holds Auth0's current secret ({_fingerprint(value)})"
+            f"Secret orders-api-auth0 holds Auth0's current secret ({fingerprint(value)})"
         )
         pods = self._wait_rollout(None)
         self.say.detail(f"Deployment orders-api: {len(pods)} pods Ready ({', '.join(pods)})")
@@ -276,11 +235,11 @@ class Demo:
         self.say.detail(
             f"Ready={ready.get('status')} {ready.get('reason')}: {ready.get('message')}"
         )
-        new = _wait(self.secret_value, 10, "the new Secret value")
+        new = wait_until(self.secret_value, 10, "the new Secret value")
         if new == old:
             raise DemoError("the Secret still holds the old value")
         self.say.detail(
-            f"Secret orders-api-auth0 changed: {_fingerprint(old)} -> {_fingerprint(new)}"
+            f"Secret orders-api-auth0 changed: {fingerprint(old)} -> {fingerprint(new)}"
         )
 
         self.say.step("Asking Auth0 (/oauth/token) about both secrets")
@@ -292,7 +251,7 @@ class Demo:
         self.say.detail(f"pod template annotated auth0rotator.dev/secret-revision={revision}")
         pods = self._wait_rollout(revision)
         self.say.detail(f"{len(pods)} new pods Ready with that revision: {', '.join(pods)}")
-        complete = _wait(
+        complete = wait_until(
             lambda: next(
                 (
                     c
@@ -379,7 +338,7 @@ class Demo:
                 return None
             return [p["metadata"]["name"] for p in live] if len(live) == want else None
 
-        return _wait(rolled, 120, "the Deployment's pods")
+        return wait_until(rolled, 120, "the Deployment's pods")
 
     def stop(self) -> None:
         """Stop everything this demo started."""

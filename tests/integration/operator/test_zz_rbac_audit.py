@@ -32,7 +32,7 @@ import yaml
 from kubernetes import client
 
 from auth0_rotator_dev.devcluster import ControlPlane
-from auth0_rotator_dev.devcluster.cluster import OPERATORS_GROUP
+from auth0_rotator_dev.devcluster.credentials import OPERATORS_GROUP
 from tests.conftest import REPO, _kube_bin_dir
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
