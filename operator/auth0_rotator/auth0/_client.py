@@ -15,25 +15,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import httpx
 
+from auth0_rotator.auth0 import _targets
 from auth0_rotator.auth0._answers import json_object, management_error, oauth_error
-from auth0_rotator.auth0._breaker import CircuitBreaker
+from auth0_rotator.auth0._config import DomainLimits, RetryPolicy, TenantConnection
 from auth0_rotator.auth0._errors import (
     Auth0Error,
     Auth0Unavailable,
     InsufficientScope,
     InvalidCredentials,
-    InvalidRequest,
     OutcomeUnknown,
     RateLimited,
 )
+from auth0_rotator.auth0._paths import path_segment as _path
 from auth0_rotator.auth0._ratelimit import RateBudget
 from auth0_rotator.auth0._tls import tls_context
 from auth0_rotator.auth0._tokens import TokenCache
@@ -47,62 +46,6 @@ T = TypeVar("T")
 
 ResponseObserver = Callable[[str, int], None]
 """Called with (endpoint, HTTP status or 0 for no answer) after every Auth0 request."""
-
-
-@dataclass(frozen=True)
-class TenantConnection:
-    """How to reach one Auth0 tenant and authenticate to its Management API."""
-
-    domain: str
-    """Tenant host, optionally with a port (``acme.eu.auth0.com``); always HTTPS."""
-    client_id: str
-    """Client id of the machine-to-machine application used for management."""
-    client_secret: SecretValue
-    audience: str | None = None
-    """Management API audience; default ``https://<domain>/api/v2/``."""
-    requests_per_second: float = 2.0
-    burst: int = 10
-    ca_file: str | None = None
-    """Extra CA bundle file to trust (tests, private proxies); verification is never disabled."""
-    ca_pem: str | None = None
-    """Extra PEM CA certificates to trust, in addition to the system ones."""
-    timeout: float = 10.0
-    """Seconds for each step of a request (connect, each read, each write)."""
-    deadline: float = 30.0
-    """Seconds for a whole request: connect, send and the complete answer."""
-
-    @property
-    def management_audience(self) -> str:
-        """The audience requested for management tokens."""
-        return self.audience or f"https://{self.domain}/api/v2/"
-
-
-@dataclass
-class DomainLimits:
-    """What every client of one Auth0 domain shares: its rate budget and its breaker."""
-
-    budget: RateBudget
-    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
-
-    @classmethod
-    def for_rate(cls, requests_per_second: float, burst: int) -> DomainLimits:
-        """Fresh limits for a domain allowing ``requests_per_second`` with ``burst``."""
-        return cls(RateBudget(requests_per_second, burst))
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Backoff for retryable failures: full jitter, ``base * 2**n`` capped at ``cap``."""
-
-    attempts: int = 6
-    base: float = 0.5
-    cap: float = 10.0
-    deadline: float = 60.0
-    """Seconds after which one call gives up, whatever attempts remain."""
-
-    def delay(self, attempt: int) -> float:
-        """Seconds to wait before retry number ``attempt`` (1-based)."""
-        return random.uniform(0, min(self.cap, self.base * 2 ** (attempt - 1)))  # noqa: S311
 
 
 class _Retry(Exception):
@@ -241,98 +184,16 @@ class Auth0Client:
         return SecretValue(secret)
 
     async def set_action_secret(self, action_id: str, name: str, value: SecretValue) -> None:
-        """Set secret ``name`` of an Action, keep its other secrets, then deploy it.
-
-        The Management API replaces an Action's whole secrets list and never
-        returns values, so the other secrets are sent back by name only (Auth0
-        keeps their values). Needs ``read:actions``, ``update:actions`` and
-        ``create:actions``; repeating it is harmless (one more deployed version).
-        """
-        subject = f"action {action_id}"
-        path = f"/api/v2/actions/actions/{_path(action_id)}"
-        action = json_object(
-            await self._management(
-                "GET", path, endpoint="get-action", client_id="", subject=subject, idempotent=True
-            )
-        )
-        others = [
-            {"name": str(s["name"])}
-            for s in action.get("secrets") or []
-            if isinstance(s, dict) and s.get("name") and s.get("name") != name
-        ]
-        await self._management(
-            "PATCH",
-            path,
-            endpoint="patch-action",
-            client_id="",
-            subject=subject,
-            json={"secrets": [*others, {"name": name, "value": value.reveal()}]},
-            idempotent=True,
-        )
-        await self._management(
-            "POST",
-            f"{path}/deploy",
-            endpoint="deploy-action",
-            client_id="",
-            subject=subject,
-            idempotent=True,
-        )
+        """Set secret ``name`` of an Action, keep its other secrets, then deploy it."""
+        await _targets.set_action_secret(self._management, action_id, name, value)
 
     async def set_rules_config(self, key: str, value: SecretValue) -> None:
         """Set the rules configuration value ``key`` (needs ``update:rules_configs``)."""
-        await self._management(
-            "PUT",
-            f"/api/v2/rules-configs/{_path(key)}",
-            endpoint="put-rules-config",
-            client_id="",
-            subject=f"rules config {key}",
-            json={"value": value.reveal()},
-            idempotent=True,
-        )
+        await _targets.set_rules_config(self._management, key, value)
 
     async def set_client_metadata(self, client_id: str, key: str, value: SecretValue) -> None:
-        """Set ``client_metadata[key]`` of an application, keeping its other keys.
-
-        Reads the metadata first and sends it back whole, so it works whether
-        Auth0 merges or replaces it. Auth0 allows 10 keys and 255 characters per
-        value; a value or key that does not fit raises :class:`InvalidRequest`
-        before anything is sent, never a truncated value. Needs ``read:clients``
-        and ``update:clients``.
-        """
-        subject = f"client_metadata of client {client_id}"
-        if len(value.reveal()) > _METADATA_VALUE_MAX:
-            raise InvalidRequest(
-                f"the secret ({len(value.reveal())} characters) does not fit in {subject}: Auth0 "
-                f"allows {_METADATA_VALUE_MAX} characters per value; use another target"
-            )
-        path = f"/api/v2/clients/{_path(client_id)}"
-        current = json_object(
-            await self._management(
-                "GET",
-                path,
-                endpoint="get-client-metadata",
-                client_id=client_id,
-                subject=subject,
-                params={"fields": "client_metadata", "include_fields": "true"},
-                idempotent=True,
-            )
-        ).get("client_metadata")
-        metadata = dict(current) if isinstance(current, dict) else {}
-        metadata[key] = value.reveal()
-        if len(metadata) > _METADATA_KEYS_MAX:
-            raise InvalidRequest(
-                f"{subject} already has {_METADATA_KEYS_MAX} keys, Auth0's limit: remove one or "
-                f"use a key that exists"
-            )
-        await self._management(
-            "PATCH",
-            path,
-            endpoint="patch-client-metadata",
-            client_id=client_id,
-            subject=subject,
-            json={"client_metadata": metadata},
-            idempotent=True,
-        )
+        """Set ``client_metadata[key]`` of an application, keeping its other keys."""
+        await _targets.set_client_metadata(self._management, client_id, key, value)
 
     async def verify_client_secret(
         self, client_id: str, secret: SecretValue, *, within: float = 60.0, interval: float = 1.0
@@ -529,14 +390,3 @@ class Auth0Client:
                 log.debug("retrying %s in %.2fs: %s", what, wait, last.message)
                 await asyncio.sleep(wait)
         raise last
-
-
-_METADATA_VALUE_MAX = 255
-_METADATA_KEYS_MAX = 10
-
-
-def _path(identifier: str) -> str:
-    """``identifier`` as one URL path segment; ``.``, ``..`` and empty ids are refused."""
-    if identifier in ("", ".", ".."):
-        raise InvalidRequest(f"{identifier!r} is not an Auth0 id: it would change the URL path")
-    return httpx.URL(f"/{identifier}").raw_path.decode()[1:]
