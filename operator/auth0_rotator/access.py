@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from auth0_rotator.labels import selector_matches
 from auth0_rotator.model import ClientSecretSpec, TenantSpec
 
 __all__ = [
@@ -45,7 +46,6 @@ __all__ = [
     "check_namespace",
     "check_reach",
     "needs_namespace_labels",
-    "selector_matches",
 ]
 
 DEFAULT_ALLOWED_DOMAINS = ("*.auth0.com",)
@@ -142,25 +142,6 @@ class DomainAllowList:
             "only sent there. An operator admin adds it with --allowed-domain (Helm value "
             "allowedDomains); IP addresses, ports and cluster-local names need an exact entry",
         )
-
-
-def selector_matches(selector: dict[str, Any], labels: dict[str, str]) -> bool:
-    """Whether a Kubernetes LabelSelector matches ``labels``."""
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr.get("key"), expr.get("operator"), expr.get("values") or []
-        present = key in labels
-        if op == "In" and (not present or labels[key] not in values):
-            return False
-        if op == "NotIn" and present and labels[key] in values:
-            return False
-        if op == "Exists" and not present:
-            return False
-        if op == "DoesNotExist" and present:
-            return False
-    return True
 
 
 def _matches(

@@ -209,9 +209,9 @@ def _lease_namespace(given: str | None) -> str:
 def _run(args: argparse.Namespace) -> int:
     from auth0_rotator.access import DEFAULT_ALLOWED_DOMAINS, DomainAllowList
     from auth0_rotator.endpoints import parse_listen, parse_url
-    from auth0_rotator.engine import EngineSettings
     from auth0_rotator.leader import LeaseConfig
     from auth0_rotator.runtime import LeadershipLost, OperatorOptions, run_operator
+    from auth0_rotator.settings import EngineSettings
 
     log = logging.getLogger(__name__)
     try:

@@ -27,10 +27,12 @@ from kubernetes.aio import config as aio_config
 from auth0_rotator.access import DomainAllowList
 from auth0_rotator.claims import ClientIndex
 from auth0_rotator.controller import Controller
-from auth0_rotator.engine import EngineSettings, RotationEngine
-from auth0_rotator.kube import MANAGED_BY, OWNER_ANNOTATION, KubeStore
+from auth0_rotator.engine import RotationEngine
+from auth0_rotator.kube import KubeStore
+from auth0_rotator.labels import MANAGED_BY, MANAGED_BY_SELECTOR, OWNER_ANNOTATION, PREFIX
 from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import GROUP, VERSION, TenantRef
+from auth0_rotator.settings import EngineSettings
 from auth0_rotator.tenant_status import TenantStatus
 from auth0_rotator.tenants import TenantRegistry
 
@@ -44,14 +46,12 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-PERSISTENCE_PREFIX = "auth0rotator.dev"
+PERSISTENCE_PREFIX = PREFIX
 """Prefix of kopf's own bookkeeping annotations; fixed early, changing it needs a migration."""
 
 registry = kopf.OperatorRegistry()
 
 SECRETS = ("v1", "secrets")
-MANAGED_BY_SELECTOR = ",".join(f"{k}={v}" for k, v in MANAGED_BY.items())
-"""Server-side selector of the Secret watch: the operator never sees anyone else's Secrets."""
 LIST_CHUNK = 500
 """Objects per page of kopf's initial lists (``limit``/``continue``)."""
 

@@ -12,16 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = [
-    "REVISION_ANNOTATION",
-    "TargetState",
-    "merged_revisions",
-    "revisions",
-    "rollout_state",
-    "selector_string",
-]
+from auth0_rotator.labels import REVISION_ANNOTATION
 
-REVISION_ANNOTATION = "auth0rotator.dev/secret-revision"
+__all__ = ["TargetState", "merged_revisions", "revisions", "rollout_state"]
 
 
 @dataclass(frozen=True)
@@ -44,22 +37,6 @@ class TargetState:
             "restartedRevision": self.restarted_revision,
             "ready": self.ready,
         }
-
-
-def selector_string(selector: dict[str, Any]) -> str:
-    """A LabelSelector as the API's ``labelSelector`` query string."""
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        key, op, values = expr["key"], expr["operator"], expr.get("values") or []
-        if op == "In":
-            parts.append(f"{key} in ({','.join(values)})")
-        elif op == "NotIn":
-            parts.append(f"{key} notin ({','.join(values)})")
-        elif op == "Exists":
-            parts.append(key)
-        elif op == "DoesNotExist":
-            parts.append(f"!{key}")
-    return ",".join(parts)
 
 
 def revisions(value: str | None) -> list[str]:

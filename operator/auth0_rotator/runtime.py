@@ -28,10 +28,10 @@ from kubernetes.aio import client as aio_client
 from auth0_rotator import handlers
 from auth0_rotator.access import DEFAULT_ALLOWED_DOMAINS, DomainAllowList
 from auth0_rotator.endpoints import Endpoint, serve
-from auth0_rotator.engine import EngineSettings
 from auth0_rotator.leader import LeaderElector, LeaseConfig
 from auth0_rotator.logs import configure_logging
 from auth0_rotator.metrics import Metrics
+from auth0_rotator.settings import EngineSettings
 
 __all__ = ["LeadershipLost", "OperatorOptions", "run_operator"]
 

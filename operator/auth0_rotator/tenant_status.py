@@ -22,6 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from auth0_rotator.auth0 import Auth0Error
+from auth0_rotator.conditions import find, set_condition
 from auth0_rotator.kube import KubeStore
 from auth0_rotator.model import SpecError, TenantRef, TenantSpec
 from auth0_rotator.schedule import Clock, format_time, parse_time
@@ -145,11 +146,9 @@ class TenantStatus:
         expires: str | None,
         credentials: str | None,
     ) -> None:
-        status, reason, message = ready
+        status = ready[0]
         recorded = body.get("status") or {}
-        old: dict[str, Any] = next(
-            (c for c in recorded.get("conditions") or [] if c.get("type") == "Ready"), {}
-        )
+        old = find(recorded.get("conditions"), "Ready")
         # Only a fresh token proves these credentials: record what it proved.
         fresh = status == "True" and (
             expires != recorded.get("tokenExpiresAt")
@@ -157,24 +156,12 @@ class TenantStatus:
         )
         if not fresh and (old.get("status"), old.get("reason"), old.get("message")) == ready:
             return
-        now = format_time(self.clock())
+        conditions = set_condition([old] if old else [], ("Ready", *ready), self.clock())
         await self.store.patch_tenant_status(
             ref,
             {
                 "observedGeneration": (body.get("metadata") or {}).get("generation"),
-                "conditions": [
-                    {
-                        "type": "Ready",
-                        "status": status,
-                        "reason": reason,
-                        "message": message,
-                        "lastTransitionTime": (
-                            old.get("lastTransitionTime") or now
-                            if old.get("status") == status
-                            else now
-                        ),
-                    }
-                ],
+                "conditions": conditions,
                 "tokenExpiresAt": expires,
                 "credentialsVersion": credentials if status == "True" else None,
             },

@@ -39,18 +39,12 @@ from auth0_rotator.auth0 import (
 )
 from auth0_rotator.claims import ClientIndex, claim_of
 from auth0_rotator.kube import KubeStore, decode_secret
+from auth0_rotator.labels import CREDENTIALS_LABEL
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
 
-__all__ = ["CREDENTIALS_LABEL", "TenantAccess", "TenantProblem", "TenantRegistry"]
+__all__ = ["TenantAccess", "TenantProblem", "TenantRegistry"]
 
 log = logging.getLogger(__name__)
-
-CREDENTIALS_LABEL = ("auth0rotator.dev/credentials", "true")
-"""A Secret is used as tenant credentials only when it carries this label.
-
-Only someone who may write that Secret can set it, so a tenant object cannot
-make the operator read (and send to Auth0) a Secret its owner did not offer.
-"""
 
 
 @dataclass(frozen=True)

@@ -9,10 +9,10 @@ from typing import Any, cast
 import pytest
 
 from auth0_rotator.controller import Controller
-from auth0_rotator.engine import RotationEngine, _merged
 from auth0_rotator.kube import KubeStore
+from auth0_rotator.reporting import Reporter, _merged
 from auth0_rotator.schedule import SystemClock
-from auth0_rotator.tenants import TenantRegistry
+from auth0_rotator.settings import EngineSettings
 
 
 def test_each_expected_version_is_an_echo_once() -> None:
@@ -70,9 +70,9 @@ async def test_status_write_is_expected_back_only_if_nothing_else_changed(
     changed = dict(changed)
     status = changed.pop("status", {"x": 1, "observedGeneration": 2})
     store = _Store({"metadata": _meta(resourceVersion="11", **changed), "status": status})
-    engine = RotationEngine(cast(KubeStore, store), cast(TenantRegistry, None))
+    reporter = Reporter(cast(KubeStore, store), EngineSettings())
     obj: dict[str, Any] = {"metadata": _meta(), "status": {}}
-    await engine._patch(obj, {"x": 1})
+    await reporter.patch(obj, {"x": 1})
     assert store.expected == ([("auth0clientsecrets", "ns", "app", "11")] if echo else [])
     assert obj["metadata"]["resourceVersion"] == "11"
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from kubernetes.aio import client
 
-from auth0_rotator import kube
 from auth0_rotator.kube import KubeStore
+from auth0_rotator.kube import _events as kube_events
 
 OBJ = {
     "apiVersion": "auth0rotator.dev/v1alpha1",
@@ -131,7 +131,7 @@ async def test_events_wait_while_a_rotation_holds_them_but_not_for_long(
     await asyncio.sleep(0.1)
     assert core.posted == [("ns", "RotationStarted")]
 
-    monkeypatch.setattr(kube, "_EVENT_HOLD", 0.05)
+    monkeypatch.setattr(kube_events, "_EVENT_HOLD", 0.05)
     with store.holding_events():
         await store.post_event(OBJ, "Normal", "Rotated", "m", now)
         for _ in range(500):

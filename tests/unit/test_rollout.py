@@ -4,12 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from auth0_rotator.rollout import (
-    REVISION_ANNOTATION,
-    merged_revisions,
-    rollout_state,
-    selector_string,
-)
+from auth0_rotator.labels import REVISION_ANNOTATION, selector_string
+from auth0_rotator.rollout import merged_revisions, rollout_state
 
 
 def _deployment(annotation: str | None, **status: Any) -> dict[str, Any]:

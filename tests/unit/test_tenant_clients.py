@@ -13,8 +13,9 @@ import pytest
 
 from auth0_rotator import tenants as tenants_module
 from auth0_rotator.auth0 import Auth0Client
+from auth0_rotator.labels import CREDENTIALS_LABEL
 from auth0_rotator.model import ClientSecretSpec, TenantRef
-from auth0_rotator.tenants import CREDENTIALS_LABEL, TenantProblem, TenantRegistry
+from auth0_rotator.tenants import TenantProblem, TenantRegistry
 
 
 def _b64(text: str) -> str:

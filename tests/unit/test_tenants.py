@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from auth0_rotator.access import selector_matches
+from auth0_rotator.labels import selector_matches
 
 LABELS = {"team": "payments", "env": "prod"}
 

@@ -27,11 +27,11 @@ from kubernetes.aio import client as aio_client
 from kubernetes.aio import config as aio_config
 
 from auth0_rotator.endpoints import Endpoint
-from auth0_rotator.engine import EngineSettings
 from auth0_rotator.handlers import OperatorContext
 from auth0_rotator.logs import ResourceContext
 from auth0_rotator.runtime import OperatorOptions, run_operator
 from auth0_rotator.schedule import SystemClock
+from auth0_rotator.settings import EngineSettings
 from auth0_rotator_dev.devcluster import ControlPlane
 from auth0_rotator_dev.devcluster.cluster import free_port
 from tests.integration.operator.harness import (

@@ -19,7 +19,7 @@ from typing import Any, cast
 import httpx
 from kubernetes import client, watch
 
-from auth0_rotator.engine import CRASH_ENV
+from auth0_rotator.rotation.crash import CRASH_ENV
 from auth0_rotator_dev.devcluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
@@ -125,6 +125,25 @@ def make_tenant(
                 "domain": domain,
                 "credentials": {"secretRef": {"name": f"{name}-credentials"}},
                 "rateLimit": {"requestsPerSecond": 50, "burst": 50},
+            },
+        },
+    )
+
+
+def make_deployment(api: client.ApiClient, namespace: str, name: str, replicas: int = 1) -> None:
+    """A Deployment (labelled ``app: <name>``) whose pods kwok runs."""
+    labels = {"app": name}
+    client.AppsV1Api(api).create_namespaced_deployment(
+        namespace,
+        {
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+                },
             },
         },
     )
@@ -259,7 +278,8 @@ def fetched_apps(
 class OperatorProcess:
     """One ``auth0-rotator run`` process watching ``c-*`` namespaces.
 
-    Later ``args`` override the defaults above them (argparse keeps the last).
+    Later ``args`` override the defaults above them (argparse keeps the last);
+    ``code`` runs the package found in that folder instead of this checkout's.
     """
 
     def __init__(
@@ -270,8 +290,12 @@ class OperatorProcess:
         identity: str,
         crash_at: str = "",
         args: Sequence[str] = (),
+        code: Path | None = None,
     ) -> None:
         env = {**os.environ, "KUBECONFIG": str(plane.kubeconfig)}
+        if code is not None:
+            # Another release's package (its operator/ folder) comes before this checkout's.
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(code), env.get("PYTHONPATH")]))
         env.pop(CRASH_ENV, None)
         if crash_at:
             env[CRASH_ENV] = crash_at

@@ -8,7 +8,14 @@ from typing import Any
 import pytest
 from kubernetes import client
 
-from tests.integration.operator.harness import FakeTenant, Kube, a0cs_body, make_tenant, wait_for
+from tests.integration.operator.harness import (
+    FakeTenant,
+    Kube,
+    a0cs_body,
+    make_deployment,
+    make_tenant,
+    wait_for,
+)
 
 SCOPES = {
     "actionSecret": ["read:actions", "update:actions", "create:actions"],
@@ -85,20 +92,7 @@ def test_a_missing_scope_names_the_target_and_the_scope_and_loses_nothing(
     scopes = BASE_SCOPES + [s for s in TARGET_SCOPES if s != missing]
     tenant = _tenant_with(api, fake_tenant, tenant_ns, scopes)
     apps = client.AppsV1Api(api)
-    apps.create_namespaced_deployment(
-        tenant_ns,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
-                },
-            },
-        },
-    )
+    make_deployment(api, tenant_ns, "web")
     spec = {
         "tenantRef": {"name": tenant},
         "auth0Targets": [target],

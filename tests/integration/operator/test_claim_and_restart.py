@@ -19,13 +19,21 @@ from kubernetes import client
 from kubernetes.aio import client as aio_client
 
 from auth0_rotator.access import DomainAllowList
-from auth0_rotator.engine import EngineSettings, RotationEngine, staging_secret_name
+from auth0_rotator.engine import RotationEngine
 from auth0_rotator.kube import KubeStore
+from auth0_rotator.labels import REVISION_ANNOTATION
 from auth0_rotator.model import GROUP, VERSION
-from auth0_rotator.rollout import REVISION_ANNOTATION
+from auth0_rotator.rotation.staging import staging_secret_name
+from auth0_rotator.settings import EngineSettings
 from auth0_rotator.tenants import TenantRegistry
 from tests.integration.operator.conftest import TEST_ENGINE
-from tests.integration.operator.harness import DOMAIN, FakeTenant, Kube, a0cs_body
+from tests.integration.operator.harness import (
+    DOMAIN,
+    FakeTenant,
+    Kube,
+    a0cs_body,
+    make_deployment,
+)
 
 
 @pytest.fixture
@@ -117,20 +125,7 @@ async def test_a_target_changed_since_it_was_read_ahead_is_restarted_at_once(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     apps = client.AppsV1Api(api)
-    apps.create_namespaced_deployment(
-        crash_ns,
-        {
-            "metadata": {"name": "web"},
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": {"app": "web"}},
-                "template": {
-                    "metadata": {"labels": {"app": "web"}},
-                    "spec": {"containers": [{"name": "a", "image": "registry.invalid/a"}]},
-                },
-            },
-        },
-    )
+    make_deployment(api, crash_ns, "web")
     targets = [{"kind": "Deployment", "name": "web"}]
     kube.create(crash_ns, a0cs_body("app", app_id, initialization="Rotate", restartTargets=targets))
     restart = engine.store.restart_workload

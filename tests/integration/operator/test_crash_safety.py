@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from auth0_rotator.engine import staging_secret_name
+from auth0_rotator.rotation.staging import staging_secret_name
 from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.harness import (
     FakeTenant,

@@ -1,0 +1,420 @@
+"""The journal driver: runs a rotation of any strategy from its claim to its close, crash-safely.
+
+A rotation is a :class:`~auth0_rotator.journal.RotationJournal` in
+``status.rotation``. Every phase is persisted with a resourceVersion-checked
+status write before the step that depends on it, so a process killed at any
+point resumes where it stopped and a process that lost the journal to another
+stops at its next write. The driver owns what every strategy shares:
+
+- the **claim**: a new journal written with a resourceVersion check that also
+  consumes the trigger (only the process whose claim succeeds goes on), after
+  staging the strategy's fresh values create-only when it has any;
+- **resuming** an open journal, and **taking over** one whose holder has not
+  renewed it for ``stale_journal_after``;
+- the strategy's own phases (:attr:`Strategy.steps`), then the common ones:
+
+  ``Applied``
+      Auth0 holds the value, which is staged now if it was not. Verify it
+      (a token request with it) unless ``spec.verify`` is false; on a timeout
+      ``Applied`` is persisted so retries verify again, never set it again.
+  ``Verified``
+      The fence before the target Secret: write it, then (no
+      ``auth0Targets``) restart the targets and close, or persist
+      ``Delivering``.
+  ``Delivering``
+      Restart the targets, write each Auth0-side target, close.
+
+- **crash points** (:mod:`.crash`): the test hook that SIGKILLs the process
+  at a named point between two steps, all fired here;
+- **retry timing**: a journal Auth0 refused waits for ``retryAt``, and the
+  same failure is not retried before its wake time by our own status writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import replace
+from datetime import datetime
+from typing import Any, NoReturn
+
+from auth0_rotator import logs
+from auth0_rotator.auth0 import Auth0Client, Auth0Error
+from auth0_rotator.decisions import Decision
+from auth0_rotator.fetching import TargetSecrets
+from auth0_rotator.journal import Phase, RotationJournal
+from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, decode_secret
+from auth0_rotator.metrics import Metrics
+from auth0_rotator.model import ClientSecretSpec, TenantRef, TenantSpec
+from auth0_rotator.reporting import Reporter, Stop
+from auth0_rotator.restarting import Restarter, RolloutReport, Targets
+from auth0_rotator.rotation.crash import PERSISTED_POINTS, reached
+from auth0_rotator.rotation.delivery import deliver
+from auth0_rotator.rotation.staging import StagingStore, StagingTaken
+from auth0_rotator.rotation.strategy import Rotation, Strategy
+from auth0_rotator.schedule import format_time
+from auth0_rotator.settings import EngineSettings
+
+__all__ = ["Connect", "JournalDriver"]
+
+log = logging.getLogger(__name__)
+
+Connect = Callable[[ClientSecretSpec], Awaitable[tuple[TenantSpec, Auth0Client]]]
+"""Opens the tenant of a (journal-bound) spec for the rest of the reconcile."""
+
+
+def _discard(task: asyncio.Task[Any]) -> None:
+    """Cancel ``task`` if it still runs; else take its outcome (no "never retrieved" log)."""
+    if not task.done():
+        task.cancel()
+    elif not task.cancelled():
+        task.exception()
+
+
+class JournalDriver:
+    """Claims, resumes and drives rotation journals (and lends strategies its services)."""
+
+    def __init__(
+        self,
+        store: KubeStore,
+        reporter: Reporter,
+        targets: TargetSecrets,
+        restarter: Restarter,
+        strategies: dict[str, Strategy],
+        settings: EngineSettings,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.store = store
+        self.reporter = reporter
+        self.targets = targets
+        self.restarter = restarter
+        self.strategies = strategies
+        self.settings = settings
+        self.metrics = metrics
+        self.staging = StagingStore(store)
+        # Owner uid -> (not before, generation): Auth0 refused a journal's step.
+        self._held: dict[str, tuple[datetime, Any]] = {}
+
+    # -- services lent to strategies --------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The engine's clock."""
+        return self.settings.clock()
+
+    async def persist(self, rotation: Rotation, journal: RotationJournal) -> None:
+        """Write ``journal``; resourceVersion-checked, so a process that lost it stops here."""
+        journal = replace(journal, renewed_at=self.now)
+        await self.reporter.patch(rotation.obj, {"rotation": journal.as_status()}, claim=True)
+        rotation.journal = journal
+
+    async def fail(self, rotation: Rotation, reason: str, message: str, *, retry: bool) -> NoReturn:
+        """Report Ready=False with ``reason`` and stop this reconcile."""
+        await self.reporter.fail(rotation.obj, reason, message, retry=retry)
+
+    async def warn(self, rotation: Rotation, reason: str, message: str) -> None:
+        """Post a Warning Event about the resource."""
+        await self.reporter.event(rotation.obj, "Warning", reason, message)
+
+    # -- entry points -------------------------------------------------------------------
+
+    async def start(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        decision: Decision,
+        owner: OwnerInfo,
+        tenant: TenantSpec,
+        auth0: Auth0Client,
+        secret: dict[str, Any] | None,
+    ) -> datetime | None:
+        """Claim a rotation for ``decision``'s trigger and drive it; when to look again."""
+        strategy = self.strategies[spec.strategy]
+        journal = RotationJournal.start(
+            trigger=decision.trigger,
+            strategy=strategy.name,
+            client_id=spec.client_id,
+            tenant=f"{spec.tenant.kind}/{spec.tenant.name}",
+            holder=self.settings.identity,
+            now=self.now,
+        )
+        # The Events of a rotation wait until its critical steps are done.
+        with self.store.holding_events():
+            message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
+            staged = strategy.fresh_values()
+            if staged and strategy.staged_phase is not None:
+                if await self.staging.prestage(owner, journal.id, staged):
+                    reached("prestaged")
+                    # Staged before the claim, so the claim itself records the phase.
+                    journal = replace(journal, phase=strategy.staged_phase)
+                else:
+                    staged = {}
+            conditions = self.reporter.conditions(obj, ("Rotating", "True", "Rotating", message))
+            try:
+                await self.reporter.patch(
+                    obj,
+                    {**decision.consume, "rotation": journal.as_status(), "conditions": conditions},
+                    claim=True,
+                )
+            except Conflict:
+                if staged:
+                    # Lost the claim: remove what we staged, unless someone wrote it since.
+                    await self.staging.delete(owner, only_as_written=True)
+                raise
+            await self.reporter.event(obj, "Normal", "RotationStarted", message)
+            logs.rotation.set(journal.id)
+            log.info("rotation started (%s, %s)", decision.trigger, strategy.name)
+            reached("claimed")
+            if journal.phase in PERSISTED_POINTS:
+                reached(PERSISTED_POINTS[journal.phase])
+            # A new rotation id: nothing else is staged for it (saves reading it back).
+            self.staging.claimed(owner, journal.id, staged)
+            rotation = Rotation(obj, spec, owner, tenant, auth0, journal, secret, fresh=True)
+            return await self._run(rotation, strategy)
+
+    async def resume(
+        self,
+        obj: dict[str, Any],
+        spec: ClientSecretSpec,
+        owner: OwnerInfo,
+        secret: dict[str, Any] | None,
+        connect: Connect,
+    ) -> datetime | None:
+        """Go on with the open journal of ``obj`` (taking it over if its holder is stale)."""
+        raw = (obj.get("status") or {}).get("rotation") or {}
+        journal = RotationJournal.from_status(raw, default_strategy=spec.strategy)
+        if journal.holder != self.settings.identity:
+            stale_at = journal.renewed_at + self.settings.stale_journal_after
+            if self.now < stale_at:
+                return stale_at  # another live process may be running it: never twice
+            journal = journal.taken_over(self.settings.identity, self.now)
+            await self.reporter.patch(obj, {"rotation": journal.as_status()}, claim=True)
+        bound = journal.tenant_ref()
+        if bound is not None and journal.client_id:
+            kind, name = bound
+            ref = TenantRef(kind, name, spec.namespace if kind == "Auth0Tenant" else None)
+            spec = replace(spec, client_id=journal.client_id, tenant=ref)
+        strategy = self.strategies.get(journal.strategy)
+        if strategy is None:
+            await self.reporter.fail(
+                obj,
+                "InvalidSpec",
+                f"the open rotation uses strategy {journal.strategy}, which this operator "
+                "does not know: run a release that does",
+                retry=False,
+            )
+        tenant, auth0 = await connect(spec)
+        rotation = Rotation(obj, spec, owner, tenant, auth0, journal, secret)
+        return await self._run(rotation, strategy)
+
+    # -- the phases ---------------------------------------------------------------------
+
+    async def _run(self, rotation: Rotation, strategy: Strategy) -> datetime | None:
+        """Drive a claimed journal to its close; ``rotation.secret`` is the target as read.
+
+        Writes of the target are resourceVersion-checked against it: if it changed
+        meanwhile, the write fails with :class:`Conflict` and the reconcile starts
+        over from the journal.
+        """
+        obj, spec, owner = rotation.obj, rotation.spec, rotation.owner
+        logs.rotation.set(rotation.journal.id or None)  # reset by the controller
+        retry_at = rotation.journal.retry_at
+        if rotation.journal.phase == Phase.CLAIMED and retry_at and self.now < retry_at:
+            return retry_at  # a refused rotate-secret waits; the failure is in Ready already
+        rotation.journal = replace(rotation.journal, retry_at=None)
+        generation = obj["metadata"].get("generation")
+        held = self._held.pop(owner.uid, None)
+        if held is not None and held[1] == generation and self.now < held[0]:
+            # Auth0 refused this journal's last step: our own status writes must not
+            # bring the call back before the failure's wake time (a spec edit does).
+            self._held[owner.uid] = held
+            return held[0]
+        # Read the restart targets while Auth0 and the Secret are written.
+        reading = (
+            asyncio.create_task(self.restarter.read(spec))
+            if spec.restart_targets and not spec.auth0_targets
+            else None
+        )
+        try:
+            rollout_wake = await self._advance(rotation, strategy, reading)
+        except Auth0Error as exc:
+            try:
+                await self.reporter.auth0_failure(obj, exc)
+            except Stop as stop:
+                if stop.wake_at is not None:
+                    self._held[owner.uid] = (stop.wake_at, generation)
+                raise
+        except StagingTaken as exc:
+            await self.reporter.fail(
+                obj,
+                "SecretConflict",
+                f"{exc} (the operator keeps a rotation's pending value under that name)",
+                retry=False,
+            )
+        finally:
+            if reading is not None:
+                _discard(reading)
+        await self.staging.delete(owner)
+        wakes = (self.reporter.next_wake(spec, obj.get("status") or {}), rollout_wake)
+        return min((w for w in wakes if w is not None), default=None)
+
+    async def _advance(
+        self, rotation: Rotation, strategy: Strategy, reading: asyncio.Task[Targets] | None
+    ) -> datetime | None:
+        """Step the journal through its phases until it closes; the rollout's wake time."""
+        while True:
+            phase = rotation.journal.phase
+            step = strategy.steps.get(phase)
+            if step is not None:
+                outcome = await step(rotation, self)
+                if outcome.persist:
+                    await self.persist(rotation, outcome.journal)
+                else:
+                    rotation.journal = outcome.journal
+                rotation.fresh = True
+                if outcome.journal.phase == Phase.APPLIED:
+                    reached("auth0-written")
+                elif outcome.persist and outcome.journal.phase in PERSISTED_POINTS:
+                    reached(PERSISTED_POINTS[outcome.journal.phase])
+            elif phase == Phase.APPLIED:
+                await self._verify(rotation)
+            elif phase == Phase.VERIFIED:
+                done, wake = await self._write_target(rotation, reading)
+                if done:
+                    return wake
+            elif phase == Phase.DELIVERING:
+                return await self._deliver(rotation)
+            else:
+                await self.reporter.fail(
+                    rotation.obj,
+                    "InvalidSpec",
+                    f"the open rotation is in phase {phase}, which strategy {strategy.name} "
+                    "does not have",
+                    retry=False,
+                )
+
+    async def _verify(self, rotation: Rotation) -> None:
+        """``Applied``: stage the value if needed, prove Auth0 accepts it, persist Verified."""
+        owner, journal, spec = rotation.owner, rotation.journal, rotation.spec
+        value = await self.staging.value(owner, journal.id)
+        if value is None and rotation.value is not None:
+            value = rotation.value
+            await self.staging.stage(owner, journal.id, value=value)
+        if value is None:
+            raise Stop(self.now + self.settings.retry_after)
+        reached("applied")
+        if spec.verify and not await rotation.auth0.verify_client_secret(
+            spec.client_id,
+            value,
+            within=self.settings.verify_timeout,
+            interval=self.settings.verify_interval,
+        ):
+            if ((rotation.obj.get("status") or {}).get("rotation") or {}).get("phase") != "Applied":
+                # Retries verify again rather than set the value again.
+                await self.persist(rotation, journal.at(Phase.APPLIED, self.now))
+            await self.reporter.fail(
+                rotation.obj,
+                "VerificationFailed",
+                f"Auth0 did not accept the new secret of client {spec.client_id} within "
+                f"{self.settings.verify_timeout:.0f}s; it is kept in the staging Secret and "
+                "verification is retried",
+                retry=True,
+            )
+        # The fence before the target Secret: a process that lost the journal stops here.
+        await self.persist(rotation, rotation.journal.at(Phase.VERIFIED, self.now))
+        reached("verified")
+
+    async def _write_target(
+        self, rotation: Rotation, reading: asyncio.Task[Targets] | None
+    ) -> tuple[bool, datetime | None]:
+        """``Verified``: write the target Secret; restart and close, or persist Delivering."""
+        obj, spec, owner, journal = rotation.obj, rotation.spec, rotation.owner, rotation.journal
+        value = await self.staging.value(owner, journal.id)
+        if value is None:
+            raise Stop(self.now + self.settings.retry_after)
+        current = rotation.secret
+        previous = None
+        owned = current is not None and KubeStore.is_owned_by(current, owner)
+        if spec.keys.previous_client_secret and owned and current is not None:
+            previous = decode_secret(current, spec.keys.client_secret)
+            if previous == value:
+                # Resumed after the write: keep the previous value already there.
+                previous = decode_secret(current, spec.keys.previous_client_secret)
+        rv = await self.targets.write_target(
+            obj, spec, owner, rotation.tenant, value, previous, journal.id, existing=current
+        )
+        reached("secret-written")
+        status = obj.get("status") or {}
+        written = {
+            "secretName": spec.secret_name,
+            "secretRevision": journal.id,
+            "restartRevision": journal.id,
+            "secretResourceVersion": rv,
+            "lastRotationTime": format_time(self.now),
+            "rotationCount": int(status.get("rotationCount") or 0) + 1,
+        }
+        if spec.auth0_targets:
+            # Auth0-side consumers still need the value: the journal stays open.
+            journal = journal.at(Phase.DELIVERING, self.now)
+            await self.reporter.patch(obj, {**written, "rotation": journal.as_status()}, claim=True)
+            rotation.journal = journal
+            return False, None
+        found = None if reading is None else await reading
+        # Restart before closing the journal: the pods need the value now. A crash in
+        # between restarts nothing twice (the workloads carry this revision already).
+        report = await self.restarter.restart(obj, spec, {**status, **written}, found)
+        await self._close(rotation, written, report)
+        return True, None if report is None else report.wake
+
+    async def _deliver(self, rotation: Rotation) -> datetime | None:
+        """``Delivering``: restart the targets, write the Auth0-side targets, close."""
+        # Restart first: the Secret already holds the value, whatever Auth0-side
+        # targets still need.
+        rollout_wake = await self.restarter.rollout(rotation.obj, rotation.spec)
+        try:
+            await deliver(rotation, self)
+        except Stop as stop:
+            # A failing target must not postpone a restart that is due sooner.
+            due = [w for w in (stop.wake_at, rollout_wake) if w is not None]
+            raise Stop(min(due, default=None)) from None
+        reached("delivered")
+        await self._close(rotation)
+        return rollout_wake
+
+    async def _close(
+        self,
+        rotation: Rotation,
+        written: dict[str, Any] | None = None,
+        report: RolloutReport | None = None,
+    ) -> None:
+        """Close the journal: Ready=True, Rotated (with ``report``'s rollout status, if any)."""
+        obj, journal = rotation.obj, rotation.journal
+        message = f"rotated the secret of client {rotation.spec.client_id} ({journal.trigger})"
+        if journal.delivered:
+            message += f"; delivered to {', '.join(journal.delivered)}"
+        if journal.recovery:
+            message += f"; {journal.recovery}"
+        rollout = [] if report is None else [report.condition]
+        await self.reporter.patch(
+            obj,
+            {
+                **(written or {}),
+                **({} if report is None else {"targets": report.targets}),
+                "rotation": None,
+                "conditions": self.reporter.conditions(
+                    obj,
+                    ("Ready", "True", "Rotated", message),
+                    ("Rotating", "False", "Idle", "no rotation in progress"),
+                    *rollout,
+                ),
+            },
+        )
+        await self.reporter.event(obj, "Normal", "Rotated", message)
+        if report is not None:
+            await self.restarter.reported(obj, report)
+        self.staging.forget(rotation.owner)
+        seconds = (self.now - journal.started_at).total_seconds()
+        log.info("rotation finished after %.1fs", seconds)
+        if self.metrics is not None:
+            self.metrics.rotation_succeeded(journal.trigger, seconds)
