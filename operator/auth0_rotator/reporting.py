@@ -18,7 +18,7 @@ from typing import Any, NoReturn
 
 from auth0_rotator.auth0 import Auth0Error
 from auth0_rotator.conditions import Condition, find, set_condition
-from auth0_rotator.kube import KubeStore
+from auth0_rotator.kube import Conflict, KubeStore
 from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import ClientSecretSpec
 from auth0_rotator.schedule import parse_time
@@ -27,6 +27,9 @@ from auth0_rotator.settings import EngineSettings
 __all__ = ["Reporter", "Stop"]
 
 log = logging.getLogger(__name__)
+
+_FENCE_ATTEMPTS = 5
+"""Journal writes retried against a newer version when only the rest of the object changed."""
 
 _DECIDING_METADATA = ("generation", "annotations", "labels", "deletionTimestamp", "uid")
 """Metadata a reconcile decides on; a status write that finds any of it changed is no echo."""
@@ -97,6 +100,28 @@ class Reporter:
         obj["metadata"] = new_meta
         obj["status"] = updated.get("status") or {}
         return updated
+
+    async def fence(self, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
+        """Write ``status`` only if the journal is still the one this process last saw.
+
+        A journal write is resourceVersion-checked, so a process that lost the
+        journal (taken over, closed) stops at its next write. Changes elsewhere
+        in the object (a label, an annotation someone set) move the
+        resourceVersion too: then the object is read again and, if
+        ``status.rotation`` is unchanged, the write is made again against the
+        new version. Anything else is :class:`Conflict`.
+        """
+        for _ in range(_FENCE_ATTEMPTS):
+            try:
+                return await self.patch(obj, status, claim=True)
+            except Conflict:
+                meta = obj["metadata"]
+                fresh = await self.store.get_client_secret(meta["namespace"], meta["name"])
+                mine = (obj.get("status") or {}).get("rotation")
+                if fresh is None or (fresh.get("status") or {}).get("rotation") != mine:
+                    raise
+                obj["metadata"], obj["status"] = fresh["metadata"], fresh.get("status") or {}
+        return await self.patch(obj, status, claim=True)
 
     def conditions(self, obj: dict[str, Any], *updates: Condition) -> list[dict[str, Any]]:
         """The object's conditions with ``updates`` applied (for a status write)."""

@@ -71,6 +71,15 @@ class FakeStore:
     def expect_echo(self, *_: Any) -> None:
         pass
 
+    async def get_client_secret(self, namespace: str, name: str) -> dict[str, Any]:
+        return self.obj
+
+    def someone_writes(self, status: dict[str, Any] | None = None) -> None:
+        """Another writer changes the object (an annotation, or ``status``) meanwhile."""
+        meta = {**self.obj["metadata"], "resourceVersion": str(next(self.versions))}
+        merged = _merged(self.obj.get("status") or {}, status or {})
+        self.obj = {**self.obj, "metadata": meta, "status": merged}
+
     async def post_event(self, obj: Any, kind: str, reason: str, message: str, now: Any) -> None:
         self.events.append(reason)
 
@@ -377,3 +386,32 @@ async def test_a_journal_of_an_unknown_strategy_is_reported_not_guessed() -> Non
     ready = next(c for c in world.store.obj["status"]["conditions"] if c["type"] == "Ready")
     assert ready["reason"] == "InvalidSpec" and "KeyPairFromTheFuture" in ready["message"]
     assert world.auth0.changes == 0
+
+
+class _Interleaved(FakeAuth0):
+    """Auth0 whose secret change coincides with another writer's change of the resource."""
+
+    def __init__(self, store: FakeStore, status: dict[str, Any] | None) -> None:
+        super().__init__()
+        self.store, self.status = store, status
+
+    async def set_client_secret(self, client_id: str, value: SecretValue) -> None:
+        await super().set_client_secret(client_id, value)
+        self.store.someone_writes(self.status)
+
+
+async def test_a_harmless_change_meanwhile_does_not_stop_a_journal_write() -> None:
+    world = World("Generate")
+    world.auth0 = _Interleaved(world.store, None)  # someone annotates the resource
+    await world.start()
+    assert world.phase() is None and world.auth0.changes == 1
+    assert world.store.value_of("app", "client_secret") == world.auth0.secret
+
+
+async def test_a_journal_taken_over_meanwhile_stops_the_old_holder() -> None:
+    world = World("Generate")
+    takeover = {"rotation": {"holder": "someone-else", "renewedAt": "2026-12-01T12:00:00Z"}}
+    world.auth0 = _Interleaved(world.store, takeover)
+    with pytest.raises(Conflict):
+        await world.start()
+    assert world.phase() == "Staged" and world.store.value_of("app", "client_secret") is None

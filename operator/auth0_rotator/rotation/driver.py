@@ -9,6 +9,8 @@ stops at its next write. The driver owns what every strategy shares:
 - the **claim**: a new journal written with a resourceVersion check that also
   consumes the trigger (only the process whose claim succeeds goes on), after
   staging the strategy's fresh values create-only when it has any;
+- the **fence**: every later journal write succeeds only while the journal is
+  still the one this process wrote (:meth:`Reporter.fence`);
 - **resuming** an open journal, and **taking over** one whose holder has not
   renewed it for ``stale_journal_after``;
 - the strategy's own phases (:attr:`Strategy.steps`), then the common ones:
@@ -106,7 +108,7 @@ class JournalDriver:
     async def persist(self, rotation: Rotation, journal: RotationJournal) -> None:
         """Write ``journal``; resourceVersion-checked, so a process that lost it stops here."""
         journal = replace(journal, renewed_at=self.now)
-        await self.reporter.patch(rotation.obj, {"rotation": journal.as_status()}, claim=True)
+        await self.reporter.fence(rotation.obj, {"rotation": journal.as_status()})
         rotation.journal = journal
 
     async def fail(self, rotation: Rotation, reason: str, message: str, *, retry: bool) -> NoReturn:
@@ -189,7 +191,7 @@ class JournalDriver:
             if self.now < stale_at:
                 return stale_at  # another live process may be running it: never twice
             journal = journal.taken_over(self.settings.identity, self.now)
-            await self.reporter.patch(obj, {"rotation": journal.as_status()}, claim=True)
+            await self.reporter.fence(obj, {"rotation": journal.as_status()})
         bound = journal.tenant_ref()
         if bound is not None and journal.client_id:
             kind, name = bound
@@ -357,7 +359,7 @@ class JournalDriver:
         if spec.auth0_targets:
             # Auth0-side consumers still need the value: the journal stays open.
             journal = journal.at(Phase.DELIVERING, self.now)
-            await self.reporter.patch(obj, {**written, "rotation": journal.as_status()}, claim=True)
+            await self.reporter.fence(obj, {**written, "rotation": journal.as_status()})
             rotation.journal = journal
             return False, None
         found = None if reading is None else await reading
