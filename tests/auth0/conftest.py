@@ -61,6 +61,27 @@ def create_client(control: httpx.AsyncClient, fake: FakeAuth0Server) -> CreateCl
     return create
 
 
+async def management_bearer(
+    control: httpx.AsyncClient,
+    fake: FakeAuth0Server,
+    create_client: CreateClient,
+    scopes: list[str],
+) -> dict[str, str]:
+    """Create the management client ``m2m`` with ``scopes``; its Authorization header."""
+    m2m = await create_client("m2m", scopes)
+    resp = await control.post(
+        "/oauth/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": "m2m",
+            "client_secret": m2m["client_secret"],
+            "audience": f"https://{fake.domain}/api/v2/",
+        },
+    )
+    assert resp.status_code == 200, resp.text
+    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+
+
 MakeAuth0 = Callable[..., Awaitable[Auth0Client]]
 
 

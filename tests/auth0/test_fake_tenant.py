@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
-from tests.auth0.conftest import ALL_SCOPES, CreateClient
+from tests.auth0.conftest import ALL_SCOPES, CreateClient, management_bearer
 from tests.auth0.tenant_view import calls, secret_of
 
 
@@ -31,16 +31,7 @@ async def _token(
     return await control.post("/oauth/token", data=form)
 
 
-async def _bearer(
-    control: httpx.AsyncClient,
-    fake: FakeAuth0Server,
-    create_client: CreateClient,
-    scopes: list[str],
-) -> dict[str, str]:
-    m2m = await create_client("m2m", scopes)
-    resp = await _token(control, fake, "m2m", m2m["client_secret"])
-    assert resp.status_code == 200
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+_bearer = management_bearer
 
 
 # -- /oauth/token ----------------------------------------------------------------------

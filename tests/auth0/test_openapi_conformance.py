@@ -2,41 +2,30 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from jsonschema import Draft202012Validator
-from referencing import Registry
-from referencing.jsonschema import DRAFT202012
 
 from auth0_rotator_dev.fake_auth0 import FakeAuth0Server
-from tests.auth0.conftest import ALL_SCOPES, CreateClient
+from tests.auth0.conftest import ALL_SCOPES, CreateClient, management_bearer
+from tests.auth0.openapi import Reference, errors
 
-REPO = Path(__file__).resolve().parents[2]
-SPEC_COPY = REPO / "tests" / "data" / "auth0-management-api.subset.openapi.json"
-SHARED_SPEC = REPO.parent / "shared" / "reference" / SPEC_COPY.name
-SPEC: dict[str, Any] = json.loads(SPEC_COPY.read_text())
-_REGISTRY: Registry[Any] = Registry().with_resource("urn:auth0", DRAFT202012.create_resource(SPEC))
+MANAGEMENT = Reference("auth0-management-api.subset.openapi.json")
 
 
-def _validator(operation: tuple[str, str], status: str = "200") -> Draft202012Validator:
+def _validator(operation: tuple[str, str], status: str = "200") -> Any:
     """A validator for the JSON answer ``status`` of ``(path, method)`` in the reference."""
     path, method = operation
-    schema = SPEC["paths"][path][method]["responses"][status]["content"]["application/json"]
-    ref = schema["schema"]["$ref"]
-    return Draft202012Validator({"$ref": f"urn:auth0{ref}"}, registry=_REGISTRY)
+    return MANAGEMENT.answer(path, method, status)
 
 
-def _errors(validator: Draft202012Validator, body: Any) -> list[str]:
-    return [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(body)]
+_errors = errors
 
 
-@pytest.mark.skipif(not SHARED_SPEC.exists(), reason="shared reference not beside this checkout")
+@pytest.mark.skipif(not MANAGEMENT.shared.exists(), reason="shared reference not beside this")
 def test_copy_of_the_reference_spec_is_current() -> None:
-    assert SPEC_COPY.read_bytes() == SHARED_SPEC.read_bytes()
+    assert MANAGEMENT.copy.read_bytes() == MANAGEMENT.shared.read_bytes()
 
 
 @pytest.fixture
@@ -44,18 +33,10 @@ async def bearer(
     control: httpx.AsyncClient, fake: FakeAuth0Server, create_client: CreateClient
 ) -> dict[str, str]:
     scopes = [*ALL_SCOPES, "read:actions", "update:actions", "create:actions"]
-    m2m = await create_client("m2m", [*scopes, "update:rules_configs"])
+    scopes.append("update:rules_configs")
+    bearer = await management_bearer(control, fake, create_client, scopes)
     await create_client("app", client_metadata={"team": "payments"})
-    resp = await control.post(
-        "/oauth/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": "m2m",
-            "client_secret": m2m["client_secret"],
-            "audience": f"https://{fake.domain}/api/v2/",
-        },
-    )
-    return {"Authorization": f"Bearer {resp.json()['access_token']}"}
+    return bearer
 
 
 async def test_get_client_matches_get_client_response_content(

@@ -2,7 +2,9 @@
 
 It implements what the operator relies on (SPEC §5): the client-credentials
 token endpoint, ``GET``/``PATCH /api/v2/clients/{id}`` and
-``POST /api/v2/clients/{id}/rotate-secret``, with scopes, token expiry, a
+``POST /api/v2/clients/{id}/rotate-secret``, Private Key JWT (client
+credentials, enabling them on a client, ``client_assertion`` at the token
+endpoint; SPEC §8), with scopes, token expiry, a
 per-tenant rate limit, secret propagation delay and fault injection, plus a
 ``/_fake/`` control API (create clients, read the call log, inject faults,
 change settings). Start it with ``auth0-rotator fake-auth0`` or

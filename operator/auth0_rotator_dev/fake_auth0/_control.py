@@ -11,10 +11,12 @@ from typing import Any
 
 from aiohttp import web
 
-from auth0_rotator_dev.fake_auth0._http import tenant_of
+from auth0_rotator_dev.fake_auth0 import _credentials as credentials
+from auth0_rotator_dev.fake_auth0._http import ApiError, tenant_of
 from auth0_rotator_dev.fake_auth0._state import (
     FakeAction,
     FakeClient,
+    FakeCredential,
     Fault,
     Tenant,
     new_auth0_secret,
@@ -56,15 +58,41 @@ async def _fake_rules_configs(request: web.Request) -> web.Response:
 
 async def _fake_create_client(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    (client,) = seed_clients(tenant, [await request.json()])
+    try:
+        (client,) = seed_clients(tenant, [await request.json()])
+    except ApiError as exc:
+        return exc.response()
     return web.json_response(_fake_client_view(client), status=201)
 
 
 def seed_clients(tenant: Tenant, specs: list[dict[str, Any]]) -> list[FakeClient]:
-    """Create clients from control-API JSON objects (see ``POST /_fake/clients``)."""
+    """Create clients from control-API JSON objects (see ``POST /_fake/clients``).
+
+    ``public_keys: [{pem, alg?, name?, kid?}]`` (at most two) creates a client
+    already on Private Key JWT with those keys registered and enabled;
+    ``private_key_jwt: true`` alone, one on Private Key JWT with none enabled.
+    """
     created = []
     for data in specs:
         client = _client_from_spec(data)
+        keys = data.get("public_keys") or []
+        if keys or data.get("private_key_jwt"):
+            registered = [
+                credentials.new_credential(
+                    tenant,
+                    key["pem"],
+                    alg=key.get("alg", "RS256"),
+                    name=key.get("name", ""),
+                    kid=key.get("kid"),
+                )
+                for key in keys
+            ]
+            client.credentials = {c.id: c for c in registered}
+            if len(registered) > credentials.MAX_ENABLED:
+                raise ApiError(400, "at most two public keys can be enabled", "invalid_body")
+            tenant.enable_credentials(client, [c.id for c in registered])
+            for credential in registered:
+                credential.accepted_from = 0.0  # set up before the test: accepted at once
         tenant.clients[client.client_id] = client
         tenant.issued_secrets.append(client.client_secret)
         created.append(client)
@@ -80,7 +108,6 @@ def _client_from_spec(data: dict[str, Any]) -> FakeClient:
         grant_types=list(data.get("grant_types", ["client_credentials"])),
         grants={aud: list(scopes) for aud, scopes in data.get("grants", {}).items()},
         token_endpoint_auth_method=data.get("token_endpoint_auth_method", "client_secret_post"),
-        private_key_jwt=bool(data.get("private_key_jwt", False)),
         client_metadata=dict(data.get("client_metadata", {})),
     )
 
@@ -94,6 +121,18 @@ def _fake_client_view(client: FakeClient) -> dict[str, Any]:
         "grant_types": client.grant_types,
         "grants": client.grants,
         "client_metadata": client.client_metadata,
+        "token_endpoint_auth_method": client.token_endpoint_auth_method,
+        "enabled_credentials": client.enabled_credentials,
+        "credentials": [_fake_credential_view(client, c) for c in client.credentials.values()],
+    }
+
+
+def _fake_credential_view(client: FakeClient, credential: FakeCredential) -> dict[str, Any]:
+    return {
+        **credential.public_view(),
+        "enabled": credential.id in (client.enabled_credentials or ()),
+        "accepted_from": credential.accepted_from,
+        "pem": credential.pem,
     }
 
 

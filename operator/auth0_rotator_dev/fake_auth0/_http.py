@@ -16,7 +16,7 @@ from typing import Any
 
 from aiohttp import web
 
-from auth0_rotator_dev.fake_auth0._state import CallRecord, Fault, Tenant
+from auth0_rotator_dev.fake_auth0._state import CallRecord, FakeClient, Fault, IssuedToken, Tenant
 
 __all__ = [
     "CLIENT_ID",
@@ -26,6 +26,8 @@ __all__ = [
     "Handler",
     "OAuthError",
     "auth0_middleware",
+    "bearer",
+    "client_or_404",
     "json_body",
     "tenant_of",
 ]
@@ -85,6 +87,33 @@ class OAuthError(Exception):
 
 def tenant_of(request: web.Request) -> Tenant:
     return request.app[TENANT_KEY]
+
+
+def bearer(request: web.Request, any_of: tuple[str, ...]) -> IssuedToken:
+    tenant = tenant_of(request)
+    header = request.headers.get("Authorization", "")
+    if not header.lower().startswith("bearer "):
+        raise ApiError(401, "Missing authentication")
+    issued = tenant.tokens.get(header[7:].strip())
+    if issued is None:
+        raise ApiError(401, "Invalid token")
+    request[CLIENT_ID] = issued.client_id
+    if issued.expires_at <= tenant.clock():
+        raise ApiError(401, "Expired token received for JSON Web Token validation")
+    if issued.audience != tenant.management_audience:
+        raise ApiError(401, "Bad audience: " + issued.audience)
+    if not issued.scopes.intersection(any_of):
+        raise ApiError(
+            403, f"Insufficient scope, expected any of: {','.join(any_of)}", "insufficient_scope"
+        )
+    return issued
+
+
+def client_or_404(request: web.Request) -> FakeClient:
+    client = tenant_of(request).clients.get(request.match_info["id"])
+    if client is None:
+        raise ApiError(404, "The client does not exist", "inexistent_client")
+    return client
 
 
 # -- middleware: faults, rate limit, call log -----------------------------------------

@@ -12,9 +12,11 @@ from typing import Any
 
 from aiohttp import web
 
+from auth0_rotator_dev.fake_auth0._credentials import AUTH_METHOD_FIELDS, apply_auth_methods
 from auth0_rotator_dev.fake_auth0._http import (
-    CLIENT_ID,
     ApiError,
+    bearer,
+    client_or_404,
     json_body,
     tenant_of,
 )
@@ -38,36 +40,10 @@ __all__ = [
 
 _READ_CLIENT = ("read:clients", "read:client_keys", "read:client_credentials")
 _READ_SECRET = ("read:client_keys", "read:client_credentials")
-_UPDATE_CLIENT = ("update:clients", "update:client_keys")
+_UPDATE_CLIENT = ("update:clients", "update:client_keys", "update:client_credentials")
 _UPDATE_SECRET = ("update:client_keys",)
-_PATCHABLE = {"client_secret", "name", "client_metadata"}
-
-
-def _bearer(request: web.Request, any_of: tuple[str, ...]) -> IssuedToken:
-    tenant = tenant_of(request)
-    header = request.headers.get("Authorization", "")
-    if not header.lower().startswith("bearer "):
-        raise ApiError(401, "Missing authentication")
-    issued = tenant.tokens.get(header[7:].strip())
-    if issued is None:
-        raise ApiError(401, "Invalid token")
-    request[CLIENT_ID] = issued.client_id
-    if issued.expires_at <= tenant.clock():
-        raise ApiError(401, "Expired token received for JSON Web Token validation")
-    if issued.audience != tenant.management_audience:
-        raise ApiError(401, "Bad audience: " + issued.audience)
-    if not issued.scopes.intersection(any_of):
-        raise ApiError(
-            403, f"Insufficient scope, expected any of: {','.join(any_of)}", "insufficient_scope"
-        )
-    return issued
-
-
-def _client_or_404(request: web.Request) -> FakeClient:
-    client = tenant_of(request).clients.get(request.match_info["id"])
-    if client is None:
-        raise ApiError(404, "The client does not exist", "inexistent_client")
-    return client
+_UPDATE_AUTH_METHODS = ("update:client_credentials", "update:clients")
+_PATCHABLE = {"client_secret", "name", "client_metadata", *AUTH_METHOD_FIELDS}
 
 
 def _client_view(tenant: Tenant, client: FakeClient, with_secret: bool) -> dict[str, Any]:
@@ -79,8 +55,8 @@ def _client_view(tenant: Tenant, client: FakeClient, with_secret: bool) -> dict[
 
 async def get_client(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    issued = _bearer(request, _READ_CLIENT)
-    client = _client_or_404(request)
+    issued = bearer(request, _READ_CLIENT)
+    client = client_or_404(request)
     view = _client_view(tenant, client, bool(issued.scopes.intersection(_READ_SECRET)))
     fields = [f for f in request.query.get("fields", "").split(",") if f]
     if fields:
@@ -91,8 +67,8 @@ async def get_client(request: web.Request) -> web.Response:
 
 async def patch_client(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    issued = _bearer(request, _UPDATE_CLIENT)
-    client = _client_or_404(request)
+    issued = bearer(request, _UPDATE_CLIENT)
+    client = client_or_404(request)
     body = await json_body(request, allow_empty=False)
     if not isinstance(body, dict):
         raise ApiError(400, "Payload validation error: 'Expected type object'", "invalid_body")
@@ -103,48 +79,62 @@ async def patch_client(request: web.Request) -> web.Response:
             f"Payload validation error: 'Additional properties not allowed: {','.join(unknown)}'",
             "invalid_body",
         )
-    if set(body) - {"client_secret"} and "update:clients" not in issued.scopes:
-        # Keys need update:client_keys; every other field needs update:clients.
-        raise ApiError(
-            403,
-            "Some fields cannot be updated with the permissions granted by the bearer token "
-            "scopes. The following scopes are required: update:clients",
-            "insufficient_scope",
-        )
+    _check_patch_scopes(issued, set(body))
+    secret = body.get("client_secret")
     if "client_secret" in body:
-        if not issued.scopes.intersection(_UPDATE_SECRET):
-            raise ApiError(
-                403,
-                "Some fields cannot be updated with the permissions granted by the bearer token "
-                "scopes. The following scopes are required: update:client_keys",
-                "insufficient_scope",
-            )
-        secret = body["client_secret"]
-        if not isinstance(secret, str):
-            raise ApiError(
-                400,
-                "Payload validation error: 'Expected type string' on property client_secret",
-                "invalid_body",
-            )
-        if not secret:
-            raise ApiError(
-                400,
-                "Payload validation error: 'String is too short (0 chars), minimum 1' on "
-                "property client_secret (The secret used to sign tokens for the client).",
-                "invalid_body",
-            )
-        if secret != client.client_secret:
-            tenant.change_secret(client, secret)
-    if isinstance(body.get("name"), str):
-        client.name = body["name"]
+        _check_client_secret(secret)
     if "client_metadata" in body:
         metadata = body["client_metadata"]
         if not isinstance(metadata, dict):
             raise ApiError(400, "Payload validation error: 'Expected type object'", "invalid_body")
         _check_client_metadata(metadata)
+    if AUTH_METHOD_FIELDS.intersection(body):
+        apply_auth_methods(tenant, client, body)  # validates before it changes anything
+    if isinstance(secret, str) and secret != client.client_secret:
+        tenant.change_secret(client, secret)
+    if isinstance(body.get("name"), str):
+        client.name = body["name"]
+    if "client_metadata" in body:
+        metadata = body["client_metadata"]
         client.client_metadata = {str(k): str(v) for k, v in metadata.items() if v is not None}
     with_secret = bool(issued.scopes.intersection(_READ_SECRET + _UPDATE_SECRET))
     return web.json_response(_client_view(tenant, client, with_secret))
+
+
+def _insufficient(scope: str) -> ApiError:
+    return ApiError(
+        403,
+        "Some fields cannot be updated with the permissions granted by the bearer token "
+        f"scopes. The following scopes are required: {scope}",
+        "insufficient_scope",
+    )
+
+
+def _check_patch_scopes(issued: IssuedToken, fields: set[str]) -> None:
+    """Keys: update:client_keys; auth methods: update:client_credentials; else update:clients."""
+    scopes = issued.scopes
+    if fields - {"client_secret"} - AUTH_METHOD_FIELDS and "update:clients" not in scopes:
+        raise _insufficient("update:clients")
+    if fields & AUTH_METHOD_FIELDS and not scopes.intersection(_UPDATE_AUTH_METHODS):
+        raise _insufficient("update:client_credentials")
+    if "client_secret" in fields and not scopes.intersection(_UPDATE_SECRET):
+        raise _insufficient("update:client_keys")
+
+
+def _check_client_secret(secret: Any) -> None:
+    if not isinstance(secret, str):
+        raise ApiError(
+            400,
+            "Payload validation error: 'Expected type string' on property client_secret",
+            "invalid_body",
+        )
+    if not secret:
+        raise ApiError(
+            400,
+            "Payload validation error: 'String is too short (0 chars), minimum 1' on "
+            "property client_secret (The secret used to sign tokens for the client).",
+            "invalid_body",
+        )
 
 
 _METADATA_KEY = re.compile(r"^[A-Za-z0-9:,\-+=_*?\"/\\()<>@\t ]{1,255}$")
@@ -177,8 +167,8 @@ def _check_client_metadata(metadata: dict[str, Any]) -> None:
 
 async def rotate_secret(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    _bearer(request, _UPDATE_SECRET)
-    client = _client_or_404(request)
+    bearer(request, _UPDATE_SECRET)
+    client = client_or_404(request)
     body = await json_body(request, allow_empty=True)
     if body is not None and not isinstance(body, dict):
         raise ApiError(400, "Payload validation error: 'Expected type object'", "invalid_body")
@@ -201,7 +191,7 @@ def _action_or_404(request: web.Request) -> FakeAction:
 
 
 async def get_action(request: web.Request) -> web.Response:
-    _bearer(request, ("read:actions",))
+    bearer(request, ("read:actions",))
     return web.json_response(_action_or_404(request).public_view())
 
 
@@ -210,7 +200,7 @@ _ACTION_PATCHABLE = {"name", "supported_triggers", "code", "dependencies", "runt
 
 async def patch_action(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    _bearer(request, ("update:actions",))
+    bearer(request, ("update:actions",))
     action = _action_or_404(request)
     body = await json_body(request, allow_empty=False)
     if not isinstance(body, dict):
@@ -254,7 +244,7 @@ async def patch_action(request: web.Request) -> web.Response:
 
 
 async def deploy_action(request: web.Request) -> web.Response:
-    _bearer(request, ("create:actions",))
+    bearer(request, ("create:actions",))
     action = _action_or_404(request)
     action.versions.append({name: value for name, (value, _) in action.secrets.items()})
     action.all_changes_deployed = True
@@ -278,7 +268,7 @@ _RULES_CONFIG_KEY = re.compile(r"^[A-Za-z0-9_\-@*+:]{1,127}$")
 
 async def put_rules_config(request: web.Request) -> web.Response:
     tenant = tenant_of(request)
-    _bearer(request, ("update:rules_configs",))
+    bearer(request, ("update:rules_configs",))
     key = request.match_info["key"]
     if not _RULES_CONFIG_KEY.match(key):
         raise ApiError(400, "Path validation error: 'String does not match pattern' on key")

@@ -18,6 +18,7 @@ __all__ = [
     "CallRecord",
     "FakeAction",
     "FakeClient",
+    "FakeCredential",
     "Fault",
     "IssuedToken",
     "Settings",
@@ -47,14 +48,27 @@ class FakeClient:
     grant_types: list[str] = field(default_factory=lambda: ["client_credentials"])
     grants: dict[str, list[str]] = field(default_factory=dict)
     """Client grants: audience -> scopes this client may request for it."""
-    token_endpoint_auth_method: str = "client_secret_post"
-    private_key_jwt: bool = False
-    """Configured with ``client_authentication_methods.private_key_jwt`` (no secret rotation)."""
+    token_endpoint_auth_method: str | None = "client_secret_post"
+    """``None`` while the client authenticates with Private Key JWT."""
+    credentials: dict[str, FakeCredential] = field(default_factory=dict)
+    """Registered public-key credentials, by id (enabled or not)."""
+    enabled_credentials: list[str] | None = None
+    """``client_authentication_methods.private_key_jwt.credentials`` ids; ``None``: not set."""
     client_metadata: dict[str, str] = field(default_factory=dict)
     accepted_from: float = 0.0
     """Clock time from which ``/oauth/token`` accepts the current secret (propagation)."""
     secret_changes: int = 0
     """How many times the secret changed (PATCH or rotate-secret)."""
+
+    @property
+    def private_key_jwt(self) -> bool:
+        """Whether the client authenticates with Private Key JWT (its secret does not)."""
+        return self.enabled_credentials is not None
+
+    def enabled(self) -> list[FakeCredential]:
+        """The credentials enabled for Private Key JWT, in list order."""
+        ids = self.enabled_credentials or ()
+        return [self.credentials[i] for i in ids if i in self.credentials]
 
     def public_view(self, tenant_name: str) -> dict[str, Any]:
         """The client object as the Management API shows it (without the secret)."""
@@ -78,12 +92,42 @@ class FakeClient:
             "custom_login_page_on": True,
             "client_metadata": dict(self.client_metadata),
         }
-        if self.private_key_jwt:
-            view["client_authentication_methods"] = {
-                "private_key_jwt": {"credentials": [{"id": f"cred_{self.client_id[:20]}"}]}
-            }
-        else:
+        if self.enabled_credentials is not None:
+            ids = [{"id": i} for i in self.enabled_credentials]
+            view["client_authentication_methods"] = {"private_key_jwt": {"credentials": ids}}
+        if self.token_endpoint_auth_method is not None:
             view["token_endpoint_auth_method"] = self.token_endpoint_auth_method
+        return view
+
+
+@dataclass
+class FakeCredential:
+    """A public key registered on a client (``credential_type: public_key``)."""
+
+    id: str
+    name: str
+    kid: str
+    alg: str
+    pem: str
+    """The public key as registered (never shown by the API)."""
+    created_at: str
+    expires_at: str | None = None
+    accepted_from: float = 0.0
+    """Clock time from which ``/oauth/token`` accepts assertions it signed (propagation)."""
+
+    def public_view(self) -> dict[str, Any]:
+        """The credential as the Management API shows it (never the key)."""
+        view: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "kid": self.kid,
+            "alg": self.alg,
+            "credential_type": "public_key",
+            "created_at": self.created_at,
+            "updated_at": self.created_at,
+        }
+        if self.expires_at is not None:
+            view["expires_at"] = self.expires_at
         return view
 
 
@@ -225,6 +269,8 @@ class Tenant:
         self.calls: list[CallRecord] = []
         self.issued_secrets: list[str] = []
         """Every client secret this tenant ever held (for leak scans in tests)."""
+        self.used_assertions: dict[str, float] = {}
+        """``jti`` of accepted client assertions -> when they expire (each is single use)."""
         self.bucket = TokenBucket(self.settings.requests_per_second, self.settings.burst, clock)
 
     @property
@@ -289,6 +335,27 @@ class Tenant:
         )
         self.tokens[token] = issued
         return token, issued
+
+    def enable_credentials(self, client: FakeClient, ids: list[str]) -> None:
+        """Set the enabled list; newly enabled keys work after the propagation delay."""
+        before = set(client.enabled_credentials or ())
+        for credential_id in ids:
+            if credential_id not in before:
+                delay = self.settings.propagation_delay
+                client.credentials[credential_id].accepted_from = self.clock() + delay
+        client.enabled_credentials = list(ids)
+        client.token_endpoint_auth_method = None
+
+    def use_assertion(self, jti: str, expires_at: float) -> bool:
+        """Record ``jti`` as used until ``expires_at``; ``False`` if it was used already."""
+        now = self.clock()
+        for used, until in list(self.used_assertions.items()):
+            if until < now:
+                del self.used_assertions[used]
+        if jti in self.used_assertions:
+            return False
+        self.used_assertions[jti] = expires_at
+        return True
 
     def take_fault(self, endpoint: str) -> Fault | None:
         """The first active fault for ``endpoint``, counted as used."""
