@@ -44,7 +44,10 @@ ASSERTION_LIFETIME = 180
 
 
 class InvalidPrivateKey(ValueError):
-    """A private key that cannot sign client assertions (never quotes the key)."""
+    """A private key that cannot sign client assertions (never quotes the key).
+
+    Its message completes a sentence about the key: "the key … is not an RSA key".
+    """
 
 
 def generate_private_key(size: int = 2048) -> SecretValue:
@@ -70,20 +73,26 @@ def _load(private_key: SecretValue) -> rsa.RSAPrivateKey:
     try:
         key: Any = serialization.load_pem_private_key(private_key.reveal().encode(), None)
     except (ValueError, TypeError):
-        raise InvalidPrivateKey("not an unencrypted PEM private key (PKCS#8 or PKCS#1)") from None
+        raise InvalidPrivateKey(
+            "is not an unencrypted PEM private key (PKCS#8 or PKCS#1)"
+        ) from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise InvalidPrivateKey("not an RSA private key (Auth0 accepts RSA keys only)")
+        raise InvalidPrivateKey("is not an RSA private key (Auth0 accepts RSA keys only)")
     if not KEY_SIZES[0] <= key.key_size <= KEY_SIZES[-1]:
         raise InvalidPrivateKey(
-            f"an RSA key of {key.key_size} bits (Auth0 accepts 2048 to 4096 bits)"
+            f"is an RSA key of {key.key_size} bits (Auth0 accepts 2048 to 4096 bits)"
         )
     return key
 
 
+def _check_algorithm(algorithm: str) -> None:
+    if algorithm not in ALGORITHMS:
+        raise InvalidPrivateKey(f"cannot sign with {algorithm!r} (one of {', '.join(ALGORITHMS)})")
+
+
 def check_private_key(private_key: SecretValue, algorithm: str) -> None:
     """Raise :class:`InvalidPrivateKey` unless ``private_key`` can sign with ``algorithm``."""
-    if algorithm not in ALGORITHMS:
-        raise InvalidPrivateKey(f"algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    _check_algorithm(algorithm)
     _load(private_key)
 
 
@@ -110,8 +119,7 @@ def sign_assertion(
     Loading a key is CPU-bound the first time (about 0.2 s at 4096 bits, then
     cached): async code runs this in a thread.
     """
-    if algorithm not in ALGORITHMS:
-        raise InvalidPrivateKey(f"algorithm {algorithm!r} is not one of {', '.join(ALGORITHMS)}")
+    _check_algorithm(algorithm)
     key = _load(private_key)
     issued = int(time.time() if now is None else now)
     claims = {

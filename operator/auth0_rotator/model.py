@@ -268,6 +268,10 @@ class TenantSpec:
     namespace_access: tuple[NamespaceAccess, ...] | None = None
     min_forced_interval: timedelta = timedelta(0)
     """Forced rotations of one resource never happen closer together than this."""
+    private_key_key: str = "private_key"
+    """Key of a PEM private key: if present, the tenant authenticates with Private Key JWT."""
+    key_id_key: str = "key_id"
+    algorithm_key: str = "algorithm"
 
     @property
     def cluster_scoped(self) -> bool:
@@ -327,4 +331,7 @@ class TenantSpec:
             min_forced_interval=parse_duration(
                 spec.get("minForcedRotationInterval") or "0s", "spec.minForcedRotationInterval"
             ),
+            private_key_key=secret_ref.get("privateKeyKey") or "private_key",
+            key_id_key=secret_ref.get("keyIdKey") or "key_id",
+            algorithm_key=secret_ref.get("algorithmKey") or "algorithm",
         )

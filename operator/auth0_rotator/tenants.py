@@ -16,6 +16,7 @@ pools and TLS contexts.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -23,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from auth0_rotator import keypairs
 from auth0_rotator.access import (
     DomainAllowList,
     TenantProblem,
@@ -41,6 +43,7 @@ from auth0_rotator.claims import ClientIndex, claim_of
 from auth0_rotator.kube import KubeStore, decode_secret
 from auth0_rotator.labels import CREDENTIALS_LABEL
 from auth0_rotator.model import ClientSecretSpec, SpecError, TenantRef, TenantSpec
+from auth0_rotator.secretvalue import SecretValue
 
 __all__ = ["TenantAccess", "TenantProblem", "TenantRegistry"]
 
@@ -227,8 +230,12 @@ class TenantRegistry:
                 f"(kubectl label secret -n {tenant.secret_namespace} {tenant.secret_name} "
                 f"{key}={value})",
             )
+        private_key = decode_secret(secret, tenant.private_key_key)
+        # A private key means Private Key JWT; otherwise the client secret.
+        needed = [tenant.client_id_key]
+        needed.append(tenant.private_key_key if private_key else tenant.client_secret_key)
         values = {}
-        for k in (tenant.client_id_key, tenant.client_secret_key):
+        for k in needed:
             found = decode_secret(secret, k)
             if found is None:
                 raise TenantProblem(
@@ -236,6 +243,12 @@ class TenantRegistry:
                     f"credentials Secret {where} has no key {k!r} (or it is empty)",
                 )
             values[k] = found
+        if private_key is not None:
+            algorithm = decode_secret(secret, tenant.algorithm_key)
+            key_id = decode_secret(secret, tenant.key_id_key)
+            values[tenant.algorithm_key] = algorithm or SecretValue("RS256")
+            if key_id is not None:
+                values[tenant.key_id_key] = key_id
         return values, (secret.get("metadata") or {}).get("resourceVersion")
 
     async def _acquire(self, tenant: TenantSpec) -> _Client:
@@ -246,10 +259,18 @@ class TenantRegistry:
         if cached is not None and cached.version == version:
             cached.users += 1
             return cached
+        private_key = values.get(tenant.private_key_key)
+        key_id = values.get(tenant.key_id_key)
+        algorithm = values.get(tenant.algorithm_key)
+        if private_key is not None and algorithm is not None:
+            await self._check_private_key(tenant, private_key, algorithm.reveal())
         connection = TenantConnection(
             domain=tenant.domain,
             client_id=values[tenant.client_id_key].reveal(),
-            client_secret=values[tenant.client_secret_key],
+            client_secret=None if private_key else values[tenant.client_secret_key],
+            private_key=private_key,
+            key_id=key_id.reveal() if key_id else None,
+            algorithm=algorithm.reveal() if algorithm else "RS256",
             audience=tenant.audience,
             requests_per_second=tenant.requests_per_second,
             burst=tenant.burst,
@@ -276,6 +297,19 @@ class TenantRegistry:
         if replaced is not None:
             await self._retire(replaced)
         return fresh
+
+    @staticmethod
+    async def _check_private_key(tenant: TenantSpec, key: SecretValue, algorithm: str) -> None:
+        """Refuse a private key that cannot sign (loading one is slow: off the event loop)."""
+        try:
+            await asyncio.to_thread(keypairs.check_private_key, key, algorithm)
+        except keypairs.InvalidPrivateKey as exc:
+            where = f"{tenant.secret_namespace}/{tenant.secret_name}"
+            raise TenantProblem(
+                "InvalidCredentials",
+                f"credentials Secret {where}: the private key in {tenant.private_key_key!r} "
+                f"{exc}; the algorithm comes from {tenant.algorithm_key!r} (default RS256)",
+            ) from None
 
     def _domain_limits(self, tenant: TenantSpec) -> DomainLimits:
         domain = tenant.domain.lower()

@@ -321,3 +321,7 @@ def test_auth0_explanations_are_quoted_only_when_they_cannot_carry_a_secret() ->
     assert _quotable("invalid value Zq8xKp2LmN4vB7cD9eF1gH3jK5 for client_secret") == ""
     assert _quotable("") == ""
     assert len(_quotable("word " * 100)) <= 200
+    path = "'Array is too long (3), maximum 2' on property a_b.private_key_jwt.credentials"
+    assert _quotable(path) == path  # a property path is not a secret
+    assert _quotable("value abcdefghijklmnopqrstuvwxyzABC rejected") == ""  # mixed case is
+    assert _quotable("value abcdefghijklmnopqrstuvwxyz0123 rejected") == ""  # so are digits

@@ -10,12 +10,24 @@ import base64
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from auth0_rotator import tenants as tenants_module
 from auth0_rotator.auth0 import Auth0Client
+from auth0_rotator.keypairs import generate_private_key
 from auth0_rotator.labels import CREDENTIALS_LABEL
 from auth0_rotator.model import ClientSecretSpec, TenantRef
 from auth0_rotator.tenants import TenantProblem, TenantRegistry
+
+RSA_KEY = generate_private_key(2048).reveal()
+EC_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    .decode()
+)
 
 
 def _b64(text: str) -> str:
@@ -29,6 +41,7 @@ class _Store:
         self.version = 1
         self.labels = dict([CREDENTIALS_LABEL])
         self.tenants: dict[str, dict[str, Any]] = {}
+        self.data = {"client_id": _b64("m2m"), "client_secret": _b64("s" * 48)}
 
     async def get_tenant(self, ref: TenantRef) -> dict[str, Any] | None:
         return self.tenants.get(ref.key)
@@ -36,7 +49,7 @@ class _Store:
     async def read_secret(self, namespace: str, name: str) -> dict[str, Any] | None:
         return {
             "metadata": {"resourceVersion": str(self.version), "labels": self.labels},
-            "data": {"client_id": _b64("m2m"), "client_secret": _b64("s" * 48)},
+            "data": self.data,
         }
 
     async def namespace_labels(self, namespace: str) -> dict[str, str]:
@@ -143,3 +156,51 @@ async def test_a_malformed_ca_bundle_is_a_condition_not_an_exception() -> None:
             pass
     assert refused.value.reason == "InvalidTenant"
     assert "spec.caBundle" in refused.value.message
+
+
+async def test_a_credentials_secret_with_a_private_key_authenticates_with_it() -> None:
+    store = _Store()
+    key = generate_private_key(2048)
+    store.data = {
+        "client_id": _b64("m2m"),
+        "private_key": _b64(key.reveal()),
+        "key_id": _b64("kid-1"),
+        "algorithm": _b64("PS256"),
+    }
+    store.tenants["Auth0Tenant/ns/default"] = _tenant("default", "acme.auth0.com")
+    tenants = TenantRegistry(store)
+    try:
+        async with tenants.session(_spec(), _body()) as access:
+            connection = access.auth0.connection
+            assert connection.private_key == key and connection.client_secret is None
+            assert (connection.key_id, connection.algorithm) == ("kid-1", "PS256")
+    finally:
+        await tenants.aclose()
+
+
+@pytest.mark.parametrize(
+    ("private_key", "algorithm", "said"),
+    [
+        ("not a key", "RS256", "is not an unencrypted PEM private key"),
+        (EC_KEY, "RS256", "is not an RSA private key"),
+        (RSA_KEY, "HS256", "cannot sign with 'HS256'"),
+    ],
+)
+async def test_an_unusable_private_key_is_a_condition_that_never_quotes_it(
+    private_key: str, algorithm: str, said: str
+) -> None:
+    store = _Store()
+    store.data = {
+        "client_id": _b64("m2m"),
+        "private_key": _b64(private_key),
+        "algorithm": _b64(algorithm),
+    }
+    store.tenants["Auth0Tenant/ns/default"] = _tenant("default", "acme.auth0.com")
+    tenants = TenantRegistry(store)
+    with pytest.raises(TenantProblem) as refused:
+        async with tenants.session(_spec(), _body()):
+            pass
+    assert refused.value.reason == "InvalidCredentials"
+    assert said in refused.value.message
+    assert "'private_key'" in refused.value.message
+    assert private_key.splitlines()[1 if "\n" in private_key else 0] not in refused.value.message

@@ -4,7 +4,10 @@ Public face:
 
 - :class:`Auth0Client` — one per tenant configuration: token cache, retries,
   deadlines, typed errors; ``get_client_secret``, ``set_client_secret``,
-  ``rotate_client_secret``, ``verify_client_secret``, ``check_credentials``.
+  ``rotate_client_secret``, ``verify_client_secret``, ``check_credentials``;
+  for Private Key JWT ``list_credentials``, ``register_credential``,
+  ``delete_credential``, ``get_auth_methods``, ``set_enabled_credentials``,
+  ``verify_private_key`` (:class:`Credential`, :class:`AuthMethods`).
 - :class:`DomainLimits` — what all clients of one Auth0 domain share: the
   :class:`RateBudget` and the :class:`CircuitBreaker`.
 - :class:`TenantConnection`, :class:`RetryPolicy` — its configuration.
@@ -20,6 +23,7 @@ from auth0_rotator.auth0._client import (
     RetryPolicy,
     TenantConnection,
 )
+from auth0_rotator.auth0._credentials import AuthMethods, Credential
 from auth0_rotator.auth0._errors import (
     Auth0Error,
     Auth0Unavailable,
@@ -40,8 +44,10 @@ __all__ = [
     "Auth0Client",
     "Auth0Error",
     "Auth0Unavailable",
+    "AuthMethods",
     "CircuitBreaker",
     "ClientNotFound",
+    "Credential",
     "DomainLimits",
     "InsufficientScope",
     "InvalidCABundle",

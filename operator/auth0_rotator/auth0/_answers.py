@@ -87,10 +87,19 @@ def _quotable(message: str) -> str:
     """Auth0's own explanation, if it cannot carry a secret; else nothing.
 
     Auth0 does not echo values in its errors, but nothing guarantees it: any
-    run of 20 or more token characters (every secret is longer) drops the text.
+    run of 20 or more token characters (every secret is longer) drops the text,
+    unless it is a lowercase property path such as
+    ``client_authentication_methods.private_key_jwt.credentials`` (a random
+    secret is never all lowercase letters).
     """
     text = " ".join(message.split())[:200]
-    return "" if not text or _TOKEN_LIKE.search(text) else text
+    if not text:
+        return ""
+    runs = _TOKEN_LIKE.findall(text)
+    return "" if any(not _PROPERTY_PATH.fullmatch(run) for run in runs) else text
+
+
+_PROPERTY_PATH = re.compile(r"[a-z_.]+")
 
 
 DEFAULT_SCOPES = {
@@ -103,8 +112,21 @@ DEFAULT_SCOPES = {
     "put-rules-config": ("update:rules_configs",),
     "get-client-metadata": ("read:clients",),
     "patch-client-metadata": ("update:clients",),
+    "list-credentials": ("read:client_credentials",),
+    "create-credential": ("create:client_credentials",),
+    "delete-credential": ("delete:client_credentials",),
+    "get-client-auth-methods": ("read:client_credentials",),
+    "patch-client-auth-methods": ("update:client_credentials",),
 }
-_CLIENT_ENDPOINTS = {"get-client", "patch-client", "rotate-secret"}
+_CLIENT_ENDPOINTS = {
+    "get-client",
+    "patch-client",
+    "rotate-secret",
+    "list-credentials",
+    "create-credential",
+    "get-client-auth-methods",
+    "patch-client-auth-methods",
+}
 
 
 def _scopes(message: str) -> tuple[str, ...]:

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 import httpx
 
-from auth0_rotator.auth0 import _targets
+from auth0_rotator import keypairs
+from auth0_rotator.auth0 import _credentials, _targets
 from auth0_rotator.auth0._answers import json_object, management_error, oauth_error
 from auth0_rotator.auth0._config import DomainLimits, RetryPolicy, TenantConnection
+from auth0_rotator.auth0._credentials import AuthMethods, Credential
 from auth0_rotator.auth0._errors import (
     Auth0Error,
     Auth0Unavailable,
@@ -195,6 +197,54 @@ class Auth0Client:
         """Set ``client_metadata[key]`` of an application, keeping its other keys."""
         await _targets.set_client_metadata(self._management, client_id, key, value)
 
+    # -- Private Key JWT (SPEC §8) ----------------------------------------------------
+
+    async def list_credentials(self, client_id: str) -> list[Credential]:
+        """The client's public-key credentials (needs ``read:client_credentials``)."""
+        return await _credentials.list_credentials(self._management, client_id)
+
+    async def register_credential(
+        self, client_id: str, *, name: str, pem: str, alg: str
+    ) -> Credential:
+        """Register a public key; sent once. :class:`OutcomeUnknown`: list before retrying."""
+        return await _credentials.register_credential(
+            self._management, client_id, name=name, pem=pem, alg=alg
+        )
+
+    async def delete_credential(self, client_id: str, credential_id: str) -> bool:
+        """Delete a (detached) credential; ``False`` if it was gone already."""
+        return await _credentials.delete_credential(self._management, client_id, credential_id)
+
+    async def get_auth_methods(self, client_id: str) -> AuthMethods:
+        """How the client authenticates, and which credentials are enabled."""
+        return await _credentials.get_auth_methods(self._management, client_id)
+
+    async def set_enabled_credentials(self, client_id: str, ids: list[str]) -> None:
+        """Replace the client's enabled Private Key JWT credentials with ``ids``."""
+        await _credentials.set_enabled_credentials(self._management, client_id, ids)
+
+    async def verify_private_key(
+        self,
+        client_id: str,
+        private_key: SecretValue,
+        *,
+        algorithm: str,
+        key_id: str | None = None,
+        within: float = 60.0,
+        interval: float = 1.0,
+    ) -> bool:
+        """Whether Auth0 authenticates ``client_id`` by an assertion signed with ``private_key``.
+
+        As :meth:`verify_client_secret`, with a fresh assertion (a new ``jti``)
+        each time: 401 means the key is not accepted (yet: newly enabled keys
+        take a while), 200 or 403 that it is.
+        """
+
+        async def form() -> dict[str, str]:
+            return await self._assertion_form(client_id, private_key, algorithm, key_id)
+
+        return await self._verify(form, within=within, interval=interval)
+
     async def verify_client_secret(
         self, client_id: str, secret: SecretValue, *, within: float = 60.0, interval: float = 1.0
     ) -> bool:
@@ -205,22 +255,51 @@ class Auth0Client:
         ``access_denied`` means not accepted (yet): new secrets can take a while
         to propagate, so it is asked again every ``interval`` seconds.
         """
-        deadline = time.monotonic() + within
-        form = {
+        fields = {
             "grant_type": "client_credentials",
             "client_id": client_id,
             "client_secret": secret.reveal(),
             "audience": self.connection.management_audience,
         }
+
+        async def form() -> dict[str, str]:
+            return fields
+
+        return await self._verify(form, within=within, interval=interval)
+
+    # -- internals ----------------------------------------------------------------------
+
+    async def _verify(
+        self, form: Callable[[], Awaitable[dict[str, str]]], *, within: float, interval: float
+    ) -> bool:
+        deadline = time.monotonic() + within
         while True:
-            status = await self._token_request_status(form)
+            status = await self._token_request_status(await form())
             if status in (200, 403):
                 return True
             if time.monotonic() + interval > deadline:
                 return False
             await asyncio.sleep(interval)
 
-    # -- internals ----------------------------------------------------------------------
+    async def _assertion_form(
+        self, client_id: str, private_key: SecretValue, algorithm: str, key_id: str | None
+    ) -> dict[str, str]:
+        """A token request authenticated by a fresh assertion (signed off the event loop)."""
+        assertion = await asyncio.to_thread(
+            keypairs.sign_assertion,
+            private_key,
+            algorithm=algorithm,
+            client_id=client_id,
+            domain=self.connection.domain,
+            key_id=key_id,
+        )
+        return {
+            "grant_type": "client_credentials",
+            "client_id": client_id,
+            "client_assertion_type": keypairs.ASSERTION_TYPE,
+            "client_assertion": assertion.reveal(),
+            "audience": self.connection.management_audience,
+        }
 
     def _observe(self, endpoint: str, status: int) -> None:
         if self._observer is not None:
@@ -257,17 +336,32 @@ class Auth0Client:
         return answer.status_code
 
     async def _fetch_management_token(self) -> tuple[SecretValue, float]:
+        return await self._with_retries(self._token_attempt, what="token request")
+
+    async def _management_form(self) -> dict[str, str]:
+        """The management application's token request: secret, or a fresh assertion."""
         conn = self.connection
-        form = {
+        if conn.private_key is not None:
+            try:
+                return await self._assertion_form(
+                    conn.client_id, conn.private_key, conn.algorithm, conn.key_id
+                )
+            except keypairs.InvalidPrivateKey as exc:
+                raise InvalidCredentials(
+                    f"the private key of management client {conn.client_id} cannot sign: {exc}"
+                ) from None
+        if conn.client_secret is None:
+            raise InvalidCredentials(f"management client {conn.client_id} has no credentials")
+        return {
             "grant_type": "client_credentials",
             "client_id": conn.client_id,
             "client_secret": conn.client_secret.reveal(),
             "audience": conn.management_audience,
         }
-        return await self._with_retries(lambda: self._token_attempt(form), what="token request")
 
-    async def _token_attempt(self, form: Mapping[str, str]) -> tuple[SecretValue, float]:
+    async def _token_attempt(self) -> tuple[SecretValue, float]:
         conn = self.connection
+        form = await self._management_form()  # per attempt: an assertion is used once
         try:
             resp = await self._exchange("token", "POST", "/oauth/token", data=form)
         except Refused as refused:
@@ -288,9 +382,14 @@ class Auth0Client:
         if resp.status_code >= 500:
             raise _Retry(Auth0Unavailable(f"token endpoint answered HTTP {resp.status_code}"))
         if resp.status_code == 401:
+            what = (
+                "private key (is its public key an enabled credential of the application?)"
+                if conn.private_key is not None
+                else "secret"
+            )
             raise InvalidCredentials(
                 f"Auth0 refused the management credentials of client {conn.client_id} "
-                f"({error}): check the client id and secret in the tenant's credentials Secret",
+                f"({error}): check the client id and {what} in the tenant's credentials Secret",
                 status=401,
             )
         if error == "unauthorized_client":

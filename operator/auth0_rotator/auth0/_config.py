@@ -20,7 +20,8 @@ class TenantConnection:
     """Tenant host, optionally with a port (``acme.eu.auth0.com``); always HTTPS."""
     client_id: str
     """Client id of the machine-to-machine application used for management."""
-    client_secret: SecretValue
+    client_secret: SecretValue | None
+    """Its client secret; ``None`` when it authenticates with :attr:`private_key`."""
     audience: str | None = None
     """Management API audience; default ``https://<domain>/api/v2/``."""
     requests_per_second: float = 2.0
@@ -33,6 +34,12 @@ class TenantConnection:
     """Seconds for each step of a request (connect, each read, each write)."""
     deadline: float = 30.0
     """Seconds for a whole request: connect, send and the complete answer."""
+    private_key: SecretValue | None = None
+    """PEM private key: the management application authenticates with Private Key JWT."""
+    key_id: str | None = None
+    """``kid`` put in its assertions (optional: Auth0 tries every enabled key)."""
+    algorithm: str = "RS256"
+    """Signing algorithm of :attr:`private_key` (RS256, RS384 or PS256)."""
 
     @property
     def management_audience(self) -> str:
