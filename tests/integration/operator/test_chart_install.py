@@ -259,6 +259,7 @@ def _only_this_test_has_resources(api: client.ApiClient, namespace: str) -> None
 
 
 @pytest.mark.reliability("least privilege: rotation with restart under the chart's ServiceAccount")
+@pytest.mark.security("the operator's own token changes a workload's image or a foreign Secret")
 def test_default_install_rotates_and_restarts_as_the_chart_service_account(
     control_plane: ControlPlane,
     api: client.ApiClient,
@@ -268,6 +269,7 @@ def test_default_install_rotates_and_restarts_as_the_chart_service_account(
     app_id: str,
     chart_operators: list[ChartOperator],
     tmp_path: Path,
+    attack: dict[str, float | str],
 ) -> None:
     release: Release = install("--set", "admissionPolicy.enabled=true")
     deployment = client.AppsV1Api(api).read_namespaced_deployment(release.name, release.namespace)
@@ -292,7 +294,12 @@ def test_default_install_rotates_and_restarts_as_the_chart_service_account(
         wait_for(lambda: "auth0-rotator started" in op.text(), 60, "operator start")
         _rotate_with_restart(api, kube, fake_tenant, app_ns, app_id)
         _no_denials(op)
-        _the_admission_policy_denies_anything_else(api, kubeconfig, app_ns)
+        denied = _the_admission_policy_denies_anything_else(api, kubeconfig, app_ns)
+        attack.update(
+            outcome=f"denied ({denied} of {denied} attempts)",
+            reason="ValidatingAdmissionPolicy (admissionPolicy.enabled)",
+            auth0_writes=0,
+        )
     finally:
         client.CoreV1Api(api).delete_namespace(app_ns)
 
@@ -304,8 +311,11 @@ def template(**parts: Any) -> dict[str, Any]:
 
 def _the_admission_policy_denies_anything_else(
     api: client.ApiClient, kubeconfig: Path, namespace: str
-) -> None:
-    """With admissionPolicy.enabled the operator's own identity can do nothing but its job."""
+) -> int:
+    """With admissionPolicy.enabled the operator's own identity can do nothing but its job.
+
+    Returns how many attempts were denied (all of them, or the test fails).
+    """
     client.CoreV1Api(api).create_namespaced_secret(
         namespace, {"metadata": {"name": "not-managed"}, "stringData": {"k": "v"}}
     )
@@ -345,6 +355,7 @@ def _the_admission_policy_denies_anything_else(
             namespace,
             template(metadata={"annotations": {REVISION: "by-the-operator-identity"}}),
         )
+        return len(attempts)
     finally:
         sa_api.close()
 

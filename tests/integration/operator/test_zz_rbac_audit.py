@@ -126,7 +126,9 @@ def probe_ns(api: client.ApiClient, crds: None) -> Iterator[str]:
         core.delete_namespace(name)
 
 
+@pytest.mark.security("a thousand unrelated Secrets in a watched namespace reach the operator")
 def test_the_charts_rbac_is_exactly_what_the_code_calls(
+    attack: dict[str, float | str],
     control_plane: ControlPlane,
     api: client.ApiClient,
     probe_ns: str,
@@ -278,3 +280,8 @@ def test_the_charts_rbac_is_exactly_what_the_code_calls(
         ]
         if event["verb"] == "list":
             assert query.get("limit") == ["500"], event["requestURI"]
+    attack.update(
+        outcome="never sent: every Secret list and watch had the managed-by selector",
+        reason="-",
+        auth0_writes=0,
+    )
