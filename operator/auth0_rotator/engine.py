@@ -47,6 +47,21 @@ _SESSIONS: contextvars.ContextVar[contextlib.AsyncExitStack] = contextvars.Conte
 """The tenant sessions of the reconcile running in this task (closed when it ends)."""
 
 
+def _without_fetching(spec: ClientSecretSpec, decision: Decision) -> Decision:
+    """For ``KeyPair``, a rotation wherever another strategy would copy the current value.
+
+    A private key cannot be read back from Auth0 (nor copied from a Secret under
+    key names the spec no longer has): creation, adoption and drift register a
+    new key, and a moved Secret gets one at once (``minInterval`` does not hold it).
+    """
+    if spec.strategy != "KeyPair" or decision.action not in ("fetch", "relocate"):
+        return decision
+    consume = dict(decision.consume)
+    if decision.action == "relocate":
+        consume["specHash"] = spec.spec_hash
+    return Decision("rotate", trigger=decision.trigger or "drift", consume=consume)
+
+
 class RotationEngine:
     """Reconciles Auth0ClientSecrets: triggers, rotations, fetches, restarts, status."""
 
@@ -120,7 +135,7 @@ class RotationEngine:
             self.driver.staging.forget(owner)
         secret = await self.store.read_secret(spec.namespace, spec.secret_name)
         state = self.targets.secret_state(secret, owner, spec)
-        decision = decide(spec, status, request, state, self.now)
+        decision = _without_fetching(spec, decide(spec, status, request, state, self.now))
         log.debug("%s/%s: %s %s", spec.namespace, spec.name, decision.action, decision.trigger)
         if decision.trigger == "annotation" and decision.action == "rotate":
             held = await self._forced_hold(obj, spec, status)

@@ -56,7 +56,7 @@ class TargetSecrets:
         if not KubeStore.is_owned_by(secret, owner):
             return SecretState(exists=True, owned=False)
         data = secret.get("data") or {}
-        wanted = [spec.keys.client_secret, spec.keys.client_id, spec.keys.domain]
+        wanted = [*spec.keys.value_keys(spec.strategy), spec.keys.client_id, spec.keys.domain]
         return SecretState(
             exists=True,
             owned=True,
@@ -70,23 +70,22 @@ class TargetSecrets:
         spec: ClientSecretSpec,
         owner: OwnerInfo,
         tenant: TenantSpec | None,
-        value: SecretValue,
-        previous: SecretValue | None,
+        data: dict[str, SecretValue | str],
+        value_key: str,
         revision: str,
         existing: dict[str, Any] | None = UNREAD,
     ) -> str:
-        """Write the target Secret with ``value`` (and ``previous``); return its version.
+        """Write the target Secret with ``data`` plus client id and domain; its new version.
 
+        ``value_key`` is the key of the value itself (recorded on the Secret).
         ``existing`` saves a read when the caller has the Secret (the write is
         resourceVersion-checked against it). A foreign Secret: ``SecretConflict``.
         """
-        values: dict[str, SecretValue | str] = {spec.keys.client_secret: value}
+        values = dict(data)
         if spec.keys.client_id:
             values[spec.keys.client_id] = spec.client_id
         if spec.keys.domain and tenant is not None:
             values[spec.keys.domain] = tenant.domain
-        if spec.keys.previous_client_secret and previous is not None:
-            values[spec.keys.previous_client_secret] = previous
         try:
             return await self.store.write_owned_secret(
                 owner,
@@ -96,7 +95,7 @@ class TargetSecrets:
                 annotations={
                     **spec.annotations,
                     REVISION_ANNOTATION: revision,
-                    SECRET_KEY_ANNOTATION: spec.keys.client_secret,
+                    SECRET_KEY_ANNOTATION: value_key,
                 },
                 owner_reference=(
                     owner.owner_reference(controller=True)
@@ -131,6 +130,7 @@ class TargetSecrets:
                 )
             await self.reporter.auth0_failure(obj, exc)
         revision = f"fetch-{secrets.token_hex(6)}"
+        key = spec.keys.client_secret
         current = await self.store.read_secret(spec.namespace, spec.secret_name)
         unchanged = (
             current is not None
@@ -147,7 +147,7 @@ class TargetSecrets:
                 or revision
             )
         else:
-            rv = await self.write_target(obj, spec, owner, tenant, value, None, revision)
+            rv = await self.write_target(obj, spec, owner, tenant, {key: value}, key, revision)
         restored = decision.trigger == "drift"
         reason = "Restored" if restored else "Fetched"
         message = (
@@ -184,9 +184,9 @@ class TargetSecrets:
         if value is None:
             raise Stop(self.reporter.now + self.settings.retry_after)
         tenant = await self.tenants.resolve(spec)
-        rv = await self.write_target(
-            obj, spec, owner, tenant, value, None, status.get("secretRevision") or "relocated"
-        )
+        key = spec.keys.client_secret
+        revision = status.get("secretRevision") or "relocated"
+        rv = await self.write_target(obj, spec, owner, tenant, {key: value}, key, revision)
         await self.reporter.patch(
             obj, {"secretName": spec.secret_name, "secretResourceVersion": rv}
         )

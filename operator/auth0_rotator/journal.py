@@ -41,6 +41,12 @@ class Phase(StrEnum):
     """Auth0 accepts the value: the fence before the target Secret is written."""
     DELIVERING = "Delivering"
     """The Secret holds the value; ``auth0Targets`` are still being written."""
+    REGISTERED = "Registered"
+    """``KeyPair``: the new public key is registered in Auth0 (``credentialId``); not enabled
+    yet, or enabled beside the old one."""
+    ROLLING_OUT = "RollingOut"
+    """``KeyPair``: the Secret holds the new key and the targets are restarting; both keys
+    stay enabled until every target runs the new one, then the old one is retired."""
 
 
 _KEYS = {
@@ -57,6 +63,9 @@ _KEYS = {
     "recovery": "recovery",
     "delivered": "delivered",
     "retry_at": "retryAt",
+    "credential_id": "credentialId",
+    "credential_kid": "credentialKid",
+    "retiring": "retiring",
 }
 """Field name -> status key (the CRD declares every one of these)."""
 
@@ -86,6 +95,12 @@ class RotationJournal:
     """``auth0Targets`` already written with this rotation's value."""
     retry_at: datetime | None = None
     """Auth0 refused the rotation; it is tried again at this time."""
+    credential_id: str | None = None
+    """``KeyPair``: the id of the credential this rotation registered."""
+    credential_kid: str | None = None
+    """``KeyPair``: its ``kid``."""
+    retiring: tuple[str, ...] = field(default=())
+    """``KeyPair``: credentials of ours (or adopted) to detach and delete after the rollout."""
 
     @classmethod
     def start(
@@ -132,6 +147,9 @@ class RotationJournal:
             recovery=raw.get("recovery") or None,
             delivered=tuple(raw.get("delivered") or ()),
             retry_at=parse_time(raw.get("retryAt")),
+            credential_id=raw.get("credentialId") or None,
+            credential_kid=raw.get("credentialKid") or None,
+            retiring=tuple(raw.get("retiring") or ()),
         )
 
     def as_status(self) -> dict[str, Any]:

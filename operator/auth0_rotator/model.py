@@ -24,6 +24,7 @@ __all__ = [
     "VERSION",
     "ClientSecretSpec",
     "KeyNames",
+    "KeyPairSettings",
     "NamespaceAccess",
     "SpecError",
     "TenantRef",
@@ -83,11 +84,73 @@ class KeyNames:
     client_id: str = "client_id"
     domain: str = "domain"
     previous_client_secret: str = ""
+    private_key: str = "private_key"
+    """``KeyPair``: the PEM PKCS#8 private key."""
+    key_id: str = "key_id"
+    """``KeyPair``: the ``kid`` of the key's Auth0 credential."""
+    algorithm: str = "algorithm"
+    """``KeyPair``: the signing algorithm (RS256, RS384 or PS256)."""
 
-    def managed(self) -> tuple[str, ...]:
-        """Every key this resource writes."""
-        keys = (self.client_secret, self.client_id, self.domain, self.previous_client_secret)
+    def managed(self, strategy: str = "Generate") -> tuple[str, ...]:
+        """Every key a resource with ``strategy`` writes."""
+        keys = (*self.value_keys(strategy), self.client_id, self.domain)
+        if strategy != "KeyPair":
+            keys += (self.previous_client_secret,)
         return tuple(k for k in keys if k)
+
+    def value_keys(self, strategy: str) -> tuple[str, ...]:
+        """The keys that hold what a rotation changes (the rest is client id and domain)."""
+        if strategy == "KeyPair":
+            return tuple(k for k in (self.private_key, self.key_id, self.algorithm) if k)
+        return (self.client_secret,)
+
+    def hash_material(self, strategy: str) -> dict[str, str]:
+        """The key names whose change rotates.
+
+        Exactly the earlier releases' fields, plus ``KeyPair``'s own for
+        ``KeyPair``: an upgrade never changes a stored spec hash (that would
+        rotate every resource).
+        """
+        material = {
+            "client_secret": self.client_secret,
+            "client_id": self.client_id,
+            "domain": self.domain,
+            "previous_client_secret": self.previous_client_secret,
+        }
+        if strategy == "KeyPair":
+            material.update(
+                private_key=self.private_key, key_id=self.key_id, algorithm=self.algorithm
+            )
+        return material
+
+
+@dataclass(frozen=True)
+class KeyPairSettings:
+    """``spec.keyPair``: the key a ``KeyPair`` rotation generates, and what it may retire."""
+
+    algorithm: str = "RS256"
+    size: int = 2048
+    adopt_credential_ids: tuple[str, ...] = ()
+    """Credentials the operator did not create that it may retire like its own."""
+    retire_after: timedelta = timedelta(0)
+    """How long after the rollout (or the Secret write, without restart targets) the old
+    key stays enabled, for consumers that read the Secret without being restarted."""
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> KeyPairSettings:
+        """Parse ``spec.keyPair`` (admission checks the enums; stored objects may predate it)."""
+        algorithm = raw.get("algorithm") or "RS256"
+        if algorithm not in ("RS256", "RS384", "PS256"):
+            raise SpecError("spec.keyPair.algorithm", "must be RS256, RS384 or PS256")
+        size = int(raw.get("size") or 2048)
+        if size not in (2048, 3072, 4096):
+            raise SpecError("spec.keyPair.size", "must be 2048, 3072 or 4096")
+        return cls(
+            algorithm=algorithm,
+            size=size,
+            adopt_credential_ids=tuple(str(i) for i in raw.get("adoptCredentialIds") or ()),
+            retire_after=parse_duration(raw.get("retireAfter") or "0s", "spec.keyPair.retireAfter"),
+        )
 
 
 @dataclass(frozen=True)
@@ -111,6 +174,7 @@ class ClientSecretSpec:
     auth0_targets: tuple[dict[str, Any], ...] = ()
     suspend: bool = False
     deletion_policy: str = "Retain"
+    key_pair: KeyPairSettings = field(default_factory=KeyPairSettings)
 
     @property
     def client_ref(self) -> str:
@@ -144,9 +208,10 @@ class ClientSecretSpec:
     @property
     def spec_hash(self) -> str:
         """Fingerprint of the fields whose change triggers a rotation (SPEC §2)."""
-        material = json.dumps(
-            [self.strategy, self.secret_name, self.keys.__dict__], sort_keys=True
-        ).encode()
+        parts: list[Any] = [self.strategy, self.secret_name, self.keys.hash_material(self.strategy)]
+        if self.strategy == "KeyPair":
+            parts.append([self.key_pair.algorithm, self.key_pair.size])
+        material = json.dumps(parts, sort_keys=True).encode()
         return hashlib.sha256(material).hexdigest()[:16]
 
     @classmethod
@@ -173,9 +238,23 @@ class ClientSecretSpec:
             client_id=raw_keys.get("clientId", "client_id"),
             domain=raw_keys.get("domain", "domain"),
             previous_client_secret=raw_keys.get("previousClientSecret", ""),
+            private_key=raw_keys.get("privateKey", "private_key"),
+            key_id=raw_keys.get("keyId", "key_id"),
+            algorithm=raw_keys.get("algorithm", "algorithm"),
         )
-        if len(set(keys.managed())) != len(keys.managed()):
+        strategy = spec.get("strategy") or "Generate"
+        managed = keys.managed(strategy)
+        if len(set(managed)) != len(managed):
             raise SpecError("spec.keys", "key names must be distinct")
+        if strategy == "KeyPair" and not keys.private_key:
+            raise SpecError("spec.keys.privateKey", "cannot be empty with strategy KeyPair")
+        if strategy == "KeyPair" and spec.get("auth0Targets"):
+            raise SpecError(
+                "spec.auth0Targets",
+                "cannot be used with strategy KeyPair: Auth0-side code receives client "
+                "secrets, not private keys",
+            )
+        key_pair = KeyPairSettings.parse(spec.get("keyPair") or {})
         schedule = None
         if spec.get("schedule"):
             tz_name = spec.get("timeZone") or "UTC"
@@ -200,7 +279,7 @@ class ClientSecretSpec:
             keys=keys,
             labels=dict(template.get("labels") or {}),
             annotations=dict(template.get("annotations") or {}),
-            strategy=spec.get("strategy") or "Generate",
+            strategy=strategy,
             schedule=schedule,
             min_interval=parse_duration(spec.get("minInterval") or "1h", "spec.minInterval"),
             initialization=spec.get("initialization") or "Fetch",
@@ -209,6 +288,7 @@ class ClientSecretSpec:
             auth0_targets=tuple(spec.get("auth0Targets") or ()),
             suspend=bool(spec.get("suspend", False)),
             deletion_policy=spec.get("deletionPolicy") or "Retain",
+            key_pair=key_pair,
         )
 
 

@@ -67,6 +67,11 @@ class Restarter:
 
     async def rollout(self, obj: dict[str, Any], spec: ClientSecretSpec) -> datetime | None:
         """Restart targets for the current rotation and report their rollout (SPEC §3)."""
+        report = await self.progress(obj, spec)
+        return None if report is None else report.wake
+
+    async def progress(self, obj: dict[str, Any], spec: ClientSecretSpec) -> RolloutReport | None:
+        """As :meth:`rollout`, returning the report (``None``: nothing to restart)."""
         report = await self.restart(obj, spec, obj.get("status") or {})
         if report is None:
             return None
@@ -79,7 +84,7 @@ class Restarter:
                 },
             )
             await self.reported(obj, report)
-        return report.wake
+        return report
 
     async def reported(self, obj: dict[str, Any], report: RolloutReport) -> None:
         """After ``report`` is in the status: its metric and, on a new reason, its Event."""

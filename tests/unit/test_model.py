@@ -56,6 +56,36 @@ def test_bad_cron_is_a_spec_error() -> None:
         _parse(schedule="61 * * * *")
 
 
+def test_spec_hashes_are_the_ones_earlier_releases_stored() -> None:
+    # Pinned: a changed hash after an upgrade would rotate every resource at once.
+    def spec_hash(**spec: Any) -> str:
+        return ClientSecretSpec.parse(
+            {"metadata": {"namespace": "ns", "name": "app"}, "spec": {"clientId": "c", **spec}}
+        ).spec_hash
+
+    assert spec_hash() == "f09db6d213da3879"
+    assert spec_hash(strategy="Rotate") == "e2258dd3aa7da67b"
+    assert spec_hash(keys={"previousClientSecret": "prev", "clientId": ""}) == "7325be978b963307"
+
+
+def test_key_pair_settings_and_keys() -> None:
+    spec = _parse(strategy="KeyPair", keyPair={"algorithm": "PS256", "size": 3072})
+    assert spec.keys.managed("KeyPair") == (
+        "private_key",
+        "key_id",
+        "algorithm",
+        "client_id",
+        "domain",
+    )
+    assert (spec.key_pair.algorithm, spec.key_pair.size) == ("PS256", 3072)
+    bigger = _parse(strategy="KeyPair", keyPair={"algorithm": "PS256", "size": 4096})
+    assert bigger.spec_hash != spec.spec_hash  # a new key size rotates
+    with pytest.raises(SpecError, match=r"spec\.auth0Targets"):
+        _parse(strategy="KeyPair", auth0Targets=[{"rulesConfig": {"key": "K"}}])
+    with pytest.raises(SpecError, match=r"spec\.keyPair\.size"):
+        _parse(strategy="KeyPair", keyPair={"size": 1024})
+
+
 def test_spec_hash_changes_only_with_rotation_relevant_fields() -> None:
     base = _parse()
     assert _parse(restartTargets=[{"kind": "Deployment", "name": "x"}]).spec_hash == base.spec_hash

@@ -3,7 +3,8 @@
 - :mod:`.driver` — claim, resume, fenced phase writes, crash points and the
   common tail (verify, write the target Secret, restart, deliver, close);
 - :mod:`.strategy` — what a strategy provides (:class:`Strategy`);
-- :mod:`.generate`, :mod:`.rotate` — the strategies, one module each;
+- :mod:`.generate`, :mod:`.rotate`, :mod:`.keypair` — the strategies, one
+  module each;
 - :mod:`.staging` — the staging Secret; :mod:`.delivery` — ``auth0Targets``.
 
 Adding a strategy is one module, one line in :data:`STRATEGIES`, and its value
@@ -13,6 +14,7 @@ in the CRD's ``spec.strategy`` enum.
 from __future__ import annotations
 
 from auth0_rotator.rotation.generate import Generate
+from auth0_rotator.rotation.keypair import KeyPair
 from auth0_rotator.rotation.rotate import Rotate
 from auth0_rotator.rotation.strategy import Strategy
 
@@ -21,5 +23,6 @@ __all__ = ["STRATEGIES"]
 STRATEGIES: dict[str, Strategy] = {
     "Generate": Generate(),
     "Rotate": Rotate(),
+    "KeyPair": KeyPair(),
 }
 """Every strategy, by its ``spec.strategy`` name."""

@@ -2,9 +2,10 @@
 
 With ``AUTH0_ROTATOR_TEST_CRASH_AT=<point>`` in its environment, the process
 SIGKILLs itself when the journal driver reaches that point; otherwise the
-hook does nothing. The driver fires every point (:func:`reached`); the tests
+hook does nothing. The driver fires every point (:func:`reached`), and a
+strategy the points only it has (``key-registered``, ``retired``); the tests
 kill at each one and check that a restarted operator converges with exactly
-one change in Auth0.
+one change in Auth0 (for ``KeyPair``: no orphan credential).
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ CRASH_POINTS = (
     "claimed",  # the claim is written
     "staged",  # phase Staged persisted (or recorded by the claim)
     "requested",  # phase Requested persisted
+    "key-registered",  # KeyPair: Auth0 answered the register call; nothing persisted since
+    "registered",  # KeyPair: phase Registered persisted (the credential id is journaled)
     "auth0-written",  # a strategy step made Auth0 hold the value (nothing persisted since)
     "applied",  # the value is staged; verification is next
     "verified",  # phase Verified persisted
     "secret-written",  # the target Secret holds the value; restart and close are next
+    "rolling-out",  # KeyPair: phase RollingOut persisted; restart, wait, retire are next
+    "retired",  # KeyPair: the old key is detached and deleted; the journal closes next
     "delivered",  # every auth0Target written; the journal closes next
 )
 """Every point the crash-safety tests kill the process at, in the order they are reached."""
@@ -35,7 +40,9 @@ CRASH_POINTS = (
 PERSISTED_POINTS = {
     Phase.STAGED: "staged",
     Phase.REQUESTED: "requested",
+    Phase.REGISTERED: "registered",
     Phase.VERIFIED: "verified",
+    Phase.ROLLING_OUT: "rolling-out",
 }
 
 

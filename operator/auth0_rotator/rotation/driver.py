@@ -46,7 +46,7 @@ from auth0_rotator.auth0 import Auth0Client, Auth0Error
 from auth0_rotator.decisions import Decision
 from auth0_rotator.fetching import TargetSecrets
 from auth0_rotator.journal import Phase, RotationJournal
-from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo, decode_secret
+from auth0_rotator.kube import Conflict, KubeStore, OwnerInfo
 from auth0_rotator.metrics import Metrics
 from auth0_rotator.model import ClientSecretSpec, TenantRef, TenantSpec
 from auth0_rotator.reporting import Reporter, Stop
@@ -143,8 +143,10 @@ class JournalDriver:
         )
         # The Events of a rotation wait until its critical steps are done.
         with self.store.holding_events():
-            message = f"rotating the secret of client {spec.client_id} ({decision.trigger})"
-            staged = strategy.fresh_values()
+            message = (
+                f"rotating the {strategy.noun} of client {spec.client_id} ({decision.trigger})"
+            )
+            staged = await strategy.fresh_values(spec)
             if staged and strategy.staged_phase is not None:
                 if await self.staging.prestage(owner, journal.id, staged):
                     reached("prestaged")
@@ -197,6 +199,12 @@ class JournalDriver:
             kind, name = bound
             ref = TenantRef(kind, name, spec.namespace if kind == "Auth0Tenant" else None)
             spec = replace(spec, client_id=journal.client_id, tenant=ref)
+        known = journal.strategy in self.strategies
+        if known and journal.phase == Phase.CLAIMED and journal.strategy != spec.strategy:
+            # Nothing changed in Auth0 yet (every strategy we know starts so): the new
+            # spec's strategy takes over.
+            await self._abandon(obj, owner, journal, f"spec.strategy is now {spec.strategy}")
+            return self.now
         strategy = self.strategies.get(journal.strategy)
         if strategy is None:
             await self.reporter.fail(
@@ -270,6 +278,10 @@ class JournalDriver:
             step = strategy.steps.get(phase)
             if step is not None:
                 outcome = await step(rotation, self)
+                if outcome.close:
+                    rotation.journal = outcome.journal
+                    await self._close(rotation, outcome.status, note=outcome.note)
+                    return None
                 if outcome.persist:
                     await self.persist(rotation, outcome.journal)
                 else:
@@ -280,9 +292,9 @@ class JournalDriver:
                 elif outcome.persist and outcome.journal.phase in PERSISTED_POINTS:
                     reached(PERSISTED_POINTS[outcome.journal.phase])
             elif phase == Phase.APPLIED:
-                await self._verify(rotation)
+                await self._verify(rotation, strategy)
             elif phase == Phase.VERIFIED:
-                done, wake = await self._write_target(rotation, reading)
+                done, wake = await self._write_target(rotation, strategy, reading)
                 if done:
                     return wake
             elif phase == Phase.DELIVERING:
@@ -296,7 +308,7 @@ class JournalDriver:
                     retry=False,
                 )
 
-    async def _verify(self, rotation: Rotation) -> None:
+    async def _verify(self, rotation: Rotation, strategy: Strategy) -> None:
         """``Applied``: stage the value if needed, prove Auth0 accepts it, persist Verified."""
         owner, journal, spec = rotation.owner, rotation.journal, rotation.spec
         value = await self.staging.value(owner, journal.id)
@@ -306,19 +318,14 @@ class JournalDriver:
         if value is None:
             raise Stop(self.now + self.settings.retry_after)
         reached("applied")
-        if spec.verify and not await rotation.auth0.verify_client_secret(
-            spec.client_id,
-            value,
-            within=self.settings.verify_timeout,
-            interval=self.settings.verify_interval,
-        ):
+        if spec.verify and not await strategy.verify(rotation, value, self):
             if ((rotation.obj.get("status") or {}).get("rotation") or {}).get("phase") != "Applied":
                 # Retries verify again rather than set the value again.
                 await self.persist(rotation, journal.at(Phase.APPLIED, self.now))
             await self.reporter.fail(
                 rotation.obj,
                 "VerificationFailed",
-                f"Auth0 did not accept the new secret of client {spec.client_id} within "
+                f"Auth0 did not accept the new {strategy.noun} of client {spec.client_id} within "
                 f"{self.settings.verify_timeout:.0f}s; it is kept in the staging Secret and "
                 "verification is retried",
                 retry=True,
@@ -328,23 +335,22 @@ class JournalDriver:
         reached("verified")
 
     async def _write_target(
-        self, rotation: Rotation, reading: asyncio.Task[Targets] | None
+        self, rotation: Rotation, strategy: Strategy, reading: asyncio.Task[Targets] | None
     ) -> tuple[bool, datetime | None]:
-        """``Verified``: write the target Secret; restart and close, or persist Delivering."""
+        """``Verified``: write the target Secret; restart and close, or persist the next phase."""
         obj, spec, owner, journal = rotation.obj, rotation.spec, rotation.owner, rotation.journal
         value = await self.staging.value(owner, journal.id)
         if value is None:
             raise Stop(self.now + self.settings.retry_after)
-        current = rotation.secret
-        previous = None
-        owned = current is not None and KubeStore.is_owned_by(current, owner)
-        if spec.keys.previous_client_secret and owned and current is not None:
-            previous = decode_secret(current, spec.keys.client_secret)
-            if previous == value:
-                # Resumed after the write: keep the previous value already there.
-                previous = decode_secret(current, spec.keys.previous_client_secret)
         rv = await self.targets.write_target(
-            obj, spec, owner, rotation.tenant, value, previous, journal.id, existing=current
+            obj,
+            spec,
+            owner,
+            rotation.tenant,
+            await strategy.target_values(rotation, value, self),
+            strategy.value_key(spec),
+            journal.id,
+            existing=rotation.secret,
         )
         reached("secret-written")
         status = obj.get("status") or {}
@@ -356,11 +362,15 @@ class JournalDriver:
             "lastRotationTime": format_time(self.now),
             "rotationCount": int(status.get("rotationCount") or 0) + 1,
         }
-        if spec.auth0_targets:
-            # Auth0-side consumers still need the value: the journal stays open.
-            journal = journal.at(Phase.DELIVERING, self.now)
+        following = Phase.DELIVERING if spec.auth0_targets else strategy.after_target
+        if following is not None:
+            # Auth0-side consumers still need the value, or the strategy has more to
+            # do (restarting is then its next step): the journal stays open.
+            journal = journal.at(following, self.now)
             await self.reporter.fence(obj, {**written, "rotation": journal.as_status()})
             rotation.journal = journal
+            if following in PERSISTED_POINTS:
+                reached(PERSISTED_POINTS[following])
             return False, None
         found = None if reading is None else await reading
         # Restart before closing the journal: the pods need the value now. A crash in
@@ -384,19 +394,43 @@ class JournalDriver:
         await self._close(rotation)
         return rollout_wake
 
+    async def _abandon(
+        self, obj: dict[str, Any], owner: OwnerInfo, journal: RotationJournal, why: str
+    ) -> None:
+        """Drop a journal that changed nothing in Auth0 (phase ``Claimed``)."""
+        message = f"rotation {journal.id} abandoned before any change in Auth0: {why}"
+        await self.reporter.fence(
+            obj,
+            {
+                "rotation": None,
+                "conditions": self.reporter.conditions(
+                    obj, ("Rotating", "False", "Abandoned", message)
+                ),
+            },
+        )
+        await self.reporter.event(obj, "Normal", "RotationAbandoned", message)
+        await self.staging.delete(owner)
+        self.staging.forget(owner)
+
     async def _close(
         self,
         rotation: Rotation,
         written: dict[str, Any] | None = None,
         report: RolloutReport | None = None,
+        *,
+        note: str | None = None,
     ) -> None:
         """Close the journal: Ready=True, Rotated (with ``report``'s rollout status, if any)."""
         obj, journal = rotation.obj, rotation.journal
-        message = f"rotated the secret of client {rotation.spec.client_id} ({journal.trigger})"
+        strategy = self.strategies.get(journal.strategy)
+        noun = strategy.noun if strategy is not None else "secret"
+        message = f"rotated the {noun} of client {rotation.spec.client_id} ({journal.trigger})"
         if journal.delivered:
             message += f"; delivered to {', '.join(journal.delivered)}"
         if journal.recovery:
             message += f"; {journal.recovery}"
+        if note:
+            message += f"; {note}"
         rollout = [] if report is None else [report.condition]
         await self.reporter.patch(
             obj,

@@ -19,7 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from auth0_rotator.journal import Phase
-from auth0_rotator.rotation.strategy import Next, Rotation, Services, Step
+from auth0_rotator.model import ClientSecretSpec
+from auth0_rotator.rotation.strategy import ClientSecretStrategy, Next, Rotation, Services, Step
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
 
 __all__ = ["Generate"]
@@ -44,7 +45,7 @@ async def _set_in_auth0(rotation: Rotation, services: Services) -> Next:
     return Next(rotation.journal.at(Phase.APPLIED, services.now), persist=False)
 
 
-class Generate:
+class Generate(ClientSecretStrategy):
     """The operator chooses the value (at least 48 URL-safe characters)."""
 
     name = "Generate"
@@ -55,6 +56,6 @@ class Generate:
         """``Claimed`` -> stage; ``Staged`` -> set in Auth0."""
         return {Phase.CLAIMED: _stage, Phase.STAGED: _set_in_auth0}
 
-    def fresh_values(self) -> dict[str, SecretValue]:
+    async def fresh_values(self, spec: ClientSecretSpec) -> dict[str, SecretValue]:
         """A new value, staged before the claim."""
         return {"value": generate_client_secret()}

@@ -27,8 +27,9 @@ from dataclasses import replace
 from auth0_rotator.auth0 import Auth0Error, InsufficientScope, OutcomeUnknown
 from auth0_rotator.journal import Phase
 from auth0_rotator.kube import KubeStore, decode_secret
+from auth0_rotator.model import ClientSecretSpec
 from auth0_rotator.reporting import Stop
-from auth0_rotator.rotation.strategy import Next, Rotation, Services, Step
+from auth0_rotator.rotation.strategy import ClientSecretStrategy, Next, Rotation, Services, Step
 from auth0_rotator.secretvalue import SecretValue
 
 __all__ = ["Rotate"]
@@ -113,7 +114,7 @@ async def _recover(rotation: Rotation, services: Services) -> SecretValue:
     return current
 
 
-class Rotate:
+class Rotate(ClientSecretStrategy):
     """Auth0 chooses the value; the operator makes sure it is requested once."""
 
     name = "Rotate"
@@ -124,6 +125,6 @@ class Rotate:
         """``Claimed`` -> remember the value before; ``Requested`` -> rotate (or recover)."""
         return {Phase.CLAIMED: _remember, Phase.REQUESTED: _rotate}
 
-    def fresh_values(self) -> dict[str, SecretValue]:
+    async def fresh_values(self, spec: ClientSecretSpec) -> dict[str, SecretValue]:
         """Nothing: Auth0 makes the value."""
         return {}

@@ -4,8 +4,10 @@ One staging Secret per Auth0ClientSecret (``<name>.staging.auth0rotator.dev``),
 owned by it (label, owner annotations with its uid, role ``staging`` and an
 ownerReference, so it goes with the resource), annotated with the rotation id
 whose values it holds. A Secret at that name that is not ours is never read
-nor overwritten. Keys: ``value`` (the new secret) and, for ``Rotate``,
-``previous`` (the value before rotate-secret, to tell an unknown outcome apart).
+nor overwritten. Keys: ``value`` (the new secret, or ``KeyPair``'s private
+key), for ``Rotate`` ``previous`` (the value before rotate-secret, to tell an
+unknown outcome apart), for ``KeyPair`` ``algorithm`` (the key's, fixed at
+its generation).
 
 What this process last wrote or read is cached per owner and rotation: it
 saves a read per step, while the journal's fenced phase writes remain what
@@ -22,7 +24,7 @@ from auth0_rotator.secretvalue import SecretValue
 
 __all__ = ["StagingStore", "StagingTaken", "staging_secret_name"]
 
-_KEYS = ("value", "previous")
+_KEYS = ("value", "previous", "algorithm")
 
 
 def staging_secret_name(resource_name: str) -> str:

@@ -19,7 +19,9 @@ from typing import Any, cast
 import httpx
 from kubernetes import client, watch
 
+from auth0_rotator.keypairs import ASSERTION_TYPE, public_key_pem, sign_assertion
 from auth0_rotator.rotation.crash import CRASH_ENV
+from auth0_rotator.secretvalue import SecretValue
 from auth0_rotator_dev.devcluster import ControlPlane
 
 REPO = Path(__file__).resolve().parents[3]
@@ -56,6 +58,34 @@ class FakeTenant:
         resp.raise_for_status()
         secret: str = resp.json()["client_secret"]
         return secret
+
+    def create_jwt_client(
+        self, *keys: SecretValue, scopes: list[str] | None = None
+    ) -> tuple[str, list[dict[str, Any]]]:
+        """A new client on Private Key JWT with ``keys`` enabled (and an API grant).
+
+        Returns its id and its credentials as the fake shows them.
+        """
+        client_id = f"jwt-{uuid.uuid4().hex[:10]}"
+        public = [{"pem": public_key_pem(k), "name": f"by hand {n}"} for n, k in enumerate(keys)]
+        self.create_client(client_id, scopes or [], public_keys=public)
+        credentials: list[dict[str, Any]] = self.client(client_id)["credentials"]
+        return client_id, credentials
+
+    def token_status(self, client_id: str, key: SecretValue, algorithm: str = "RS256") -> int:
+        """What ``/oauth/token`` answers a consumer authenticating with ``key``."""
+        assertion = sign_assertion(key, algorithm=algorithm, client_id=client_id, domain=DOMAIN)
+        resp = self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_assertion_type": ASSERTION_TYPE,
+                "client_assertion": assertion.reveal(),
+                "audience": AUDIENCE,
+            },
+        )
+        return resp.status_code
 
     def client(self, client_id: str) -> dict[str, Any]:
         """The fake's view of a client: current secret and change count."""

@@ -16,7 +16,9 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from auth0_rotator.keypairs import generate_private_key
 from auth0_rotator.rotation.staging import staging_secret_name
+from auth0_rotator.secretvalue import SecretValue
 from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.harness import (
     FakeTenant,
@@ -89,6 +91,67 @@ def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotati
     assert status["rotationCount"] == 1
     assert status["lastRotateRequest"] == "crash"
     # The staging Secret is deleted right after completion.
+    wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
+
+
+KEYPAIR_POINTS = [
+    "claimed",
+    "staged",
+    "key-registered",
+    "registered",
+    "auth0-written",
+    "applied",
+    "verified",
+    "secret-written",
+    "rolling-out",
+    "retired",
+]
+
+
+@pytest.mark.reliability("KeyPair crash matrix: SIGKILL at every phase, then restart")
+@pytest.mark.parametrize("point", KEYPAIR_POINTS)
+def test_keypair_killed_at_each_phase_converges_with_one_key_and_no_orphan(
+    point: str,
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+    figures: dict[str, float | str],
+) -> None:
+    first = generate_private_key(2048)
+    client_id, (initial,) = fake_tenant.create_jwt_client(first)
+    doomed = OperatorProcess(control_plane, fake_tenant, tmp_path, "op", crash_at=point)
+    processes.append(doomed)
+    spec = {"strategy": "KeyPair", "keyPair": {"adoptCredentialIds": [initial["id"]]}}
+    kube.create(crash_ns, a0cs_body("app", client_id, **spec))
+    code = doomed.wait_killed()
+    assert code == -signal.SIGKILL, doomed.log.read_text()[-2000:]
+    assert (kube.get(crash_ns, "app").get("status") or {}).get("rotation"), "an open journal"
+
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "op"))
+    status = kube.wait_ready(crash_ns, "app", reason="Rotated", timeout=90)
+
+    state = fake_tenant.client(client_id)
+    credentials, enabled = state["credentials"], state["enabled_credentials"]
+    calls = fake_tenant.calls(client_id)
+    registered = [c for c in calls if c["endpoint"] == "create-credential" and c["status"] == 201]
+    refused = [c for c in calls if c["endpoint"] == "patch-client" and c["status"] >= 400]
+    figures["orphan credentials"] = len(credentials) - 1
+    figures["keys registered twice"] = len(registered) - 1
+    figures["lost secrets"] = 0
+    data = kube.secret(crash_ns, "app")
+    assert data is not None
+    works = fake_tenant.token_status(client_id, SecretValue(data["private_key"]))
+    figures["lost secrets"] = int(works != 200)
+    assert works == 200, "the Secret must hold a key Auth0 accepts"
+    assert len(credentials) == 1 and enabled == [credentials[0]["id"]], credentials
+    assert credentials[0]["id"] != initial["id"] and data["key_id"] == credentials[0]["kid"]
+    assert len(registered) == 1, f"registered {len(registered)}x"
+    assert refused == [], "never more than two enabled (Auth0 refuses a third)"
+    assert status["credential"]["id"] == credentials[0]["id"]
+    assert fake_tenant.token_status(client_id, first) == 401
     wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
 
 

@@ -1,0 +1,181 @@
+"""Strategy ``KeyPair`` phase by phase, without a server (see ``rotation_world``).
+
+What SPEC §8 asks at each step: the client is checked before anything is
+generated, a key is registered once (also when the answer was lost or the
+process stopped after sending), the old key stays enabled until the rollout
+is done, only our own (or adopted) keys are ever detached or deleted, and the
+target Secret holds a private key whose public half is enabled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from auth0_rotator.journal import Phase
+from auth0_rotator.keypairs import generate_private_key, public_key_pem
+from auth0_rotator.reporting import Stop
+from auth0_rotator.rotation import driver as driver_module
+from auth0_rotator.rotation import keypair as keypair_module
+from auth0_rotator.rotation.keypair import credential_name, credential_prefix
+from auth0_rotator.rotation.staging import staging_secret_name
+from auth0_rotator.secretvalue import SecretValue
+from tests.unit.rotation_world import OWNER, FakeCredential, FakeKeyAuth0, World, journal_at
+
+FIRST = generate_private_key(2048)
+
+
+@pytest.fixture(autouse=True)
+def points(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    seen: list[str] = []
+    monkeypatch.setattr(driver_module, "reached", seen.append)
+    monkeypatch.setattr(keypair_module, "reached", seen.append)
+    yield seen
+
+
+def _credential(id: str, name: str) -> FakeCredential:
+    return FakeCredential(id, name, f"kid-{id}", "RS256", public_key_pem(FIRST))
+
+
+def _world(*enabled: FakeCredential, **spec: Any) -> tuple[World, FakeKeyAuth0]:
+    world = World("KeyPair", **spec)
+    auth0 = FakeKeyAuth0(list(enabled))
+    world.auth0 = auth0
+    return world, auth0
+
+
+def _ready(world: World) -> dict[str, Any]:
+    conditions = world.store.obj["status"].get("conditions") or []
+    return next(c for c in conditions if c["type"] == "Ready")
+
+
+OURS = credential_prefix(OWNER) + "20261101000000-aaaa"
+
+
+async def test_a_rotation_overlaps_the_keys_then_retires_ours(points: list[str]) -> None:
+    world, auth0 = _world(_credential("cred_old", OURS))
+    await world.start()
+    assert points == [
+        "claimed",
+        "staged",
+        "key-registered",
+        "registered",
+        "auth0-written",
+        "applied",
+        "verified",
+        "secret-written",
+        "rolling-out",
+        "retired",
+    ]
+    (new,) = auth0.credentials.values()
+    assert auth0.enabled == [new.id] and auth0.registrations == 1
+    private = world.store.value_of("app", "private_key")
+    assert private is not None and public_key_pem(SecretValue(private)) == new.pem
+    assert world.store.value_of("app", "key_id") == new.kid
+    assert world.store.value_of("app", "algorithm") == "RS256"
+    status = world.store.obj["status"]
+    assert status["credential"] == {"id": new.id, "kid": new.kid, "name": new.name}
+    assert new.name.startswith(credential_prefix(OWNER))
+    assert world.phase() is None and status["rotationCount"] == 1
+    assert staging_secret_name("app") in world.store.deleted
+    assert _ready(world)["message"].startswith("rotated the key of client app-client")
+
+
+async def test_a_key_the_operator_did_not_create_stays_unless_adopted() -> None:
+    world, auth0 = _world(_credential("cred_manual", "set up by hand"))
+    await world.start()
+    assert len(auth0.enabled or ()) == 2 and "cred_manual" in (auth0.enabled or ())
+    assert "cred_manual stays enabled" in _ready(world)["message"]
+    adopted, auth0 = _world(
+        _credential("cred_manual", "set up by hand"),
+        keyPair={"adoptCredentialIds": ["cred_manual"]},
+    )
+    await adopted.start()
+    assert "cred_manual" not in auth0.credentials and len(auth0.enabled or ()) == 1
+
+
+async def test_a_client_at_its_limit_with_foreign_keys_changes_nothing() -> None:
+    world, auth0 = _world(_credential("cred_a", "team a"), _credential("cred_b", OURS))
+    with pytest.raises(Stop):
+        await world.start()
+    ready = _ready(world)
+    assert ready["reason"] == "CredentialLimit"
+    assert "cred_a was not created by this resource" in ready["message"]
+    assert "spec.keyPair.adoptCredentialIds" in ready["message"]
+    assert auth0.registrations == 0 and auth0.enabled == ["cred_a", "cred_b"]
+    assert world.phase() == "Claimed"
+
+
+async def test_a_client_on_client_secrets_is_an_auth_method_mismatch() -> None:
+    world, auth0 = _world()
+    auth0.enabled = None
+    with pytest.raises(Stop):
+        await world.start()
+    ready = _ready(world)
+    assert ready["reason"] == "AuthMethodMismatch"
+    assert "client_secret_post" in ready["message"] and "Private Key JWT" in ready["message"]
+    assert auth0.registrations == 0 and auth0.changes == 0
+
+
+async def test_a_lost_register_answer_is_found_by_name_not_registered_again() -> None:
+    world, auth0 = _world(_credential("cred_old", OURS))
+    auth0.lose_register_answer = True
+    await world.start()
+    assert auth0.registrations == 1 and len(auth0.credentials) == 1
+
+
+async def test_resumed_after_sending_register_it_looks_before_registering() -> None:
+    journal = journal_at("KeyPair", Phase.STAGED)
+    world, auth0 = _world(_credential("cred_old", OURS))
+    world.store.obj["status"]["rotation"] = {
+        k: v for k, v in journal.as_status().items() if v is not None
+    }
+    key = generate_private_key(2048)
+    await world.driver.staging.stage(OWNER, journal.id, value=key, algorithm=SecretValue("RS256"))
+    # The process registered the key, then stopped before journaling it.
+    await auth0.register_credential(
+        "app-client", name=credential_name(OWNER, journal.id), pem=public_key_pem(key), alg="RS256"
+    )
+    await world.resume()
+    assert auth0.registrations == 1 and world.phase() is None
+    assert world.store.value_of("app", "private_key") == key.reveal()
+
+
+async def test_the_old_key_stays_enabled_while_the_rollout_is_not_complete() -> None:
+    world, auth0 = _world(
+        _credential("cred_old", OURS),
+        restartTargets=[{"kind": "Deployment", "name": "web"}],
+    )
+
+    async def stalled(*_: Any, **__: Any) -> tuple[list[dict[str, Any]], list[tuple[str, str]]]:
+        return [], [("TargetNotFound", "Deployment web not found in ns")]
+
+    world.driver.restarter.read = stalled  # type: ignore[method-assign]
+    with pytest.raises(Stop):
+        await world.start()
+    assert world.phase() == "RollingOut"
+    assert "cred_old" in (auth0.enabled or ()) and len(auth0.enabled or ()) == 2
+    rotating = next(c for c in world.store.obj["status"]["conditions"] if c["type"] == "Rotating")
+    assert rotating["reason"] == "WaitingForRollout"
+    assert "both keys are enabled" in rotating["message"]
+    assert "Deployment web not found" in rotating["message"]
+
+
+async def test_a_journal_abandoned_before_any_change_lets_a_new_strategy_take_over() -> None:
+    journal = journal_at("KeyPair", Phase.CLAIMED)
+    world, auth0 = _world()
+    world.store.obj["status"]["rotation"] = {
+        k: v for k, v in journal.as_status().items() if v is not None
+    }
+    world.spec = type(world.spec).parse({**world.store.obj, "spec": {"clientId": "app-client"}})
+    await world.resume()
+    assert world.phase() is None and auth0.registrations == 0
+    assert "RotationAbandoned" in world.store.events
+
+
+def test_credential_names_fit_auth0s_limit() -> None:
+    assert len(credential_name(OWNER, "20261201120000-0123abcd")) <= 128
+    uid = "0" * 36
+    assert len(credential_name(OWNER.__class__("n" * 63, "m" * 253, uid), "2" * 23)) <= 128
