@@ -97,6 +97,7 @@ class RotationEngine:
     def forget(self, key: tuple[str, str]) -> None:
         """A resource was deleted."""
         self._partitions.pop(key, None)
+        self.restarter.waiters.done(key)
 
     async def reconcile(
         self, namespace: str, name: str, seen: dict[str, Any] | None = None

@@ -52,6 +52,12 @@ PERSISTENCE_PREFIX = PREFIX
 registry = kopf.OperatorRegistry()
 
 SECRETS = ("v1", "secrets")
+WORKLOADS = (
+    ("Deployment", "deployments"),
+    ("StatefulSet", "statefulsets"),
+    ("DaemonSet", "daemonsets"),
+)
+"""Restart targets: their watch events end the wait for a rollout (no polling)."""
 LIST_CHUNK = 500
 """Objects per page of kopf's initial lists (``limit``/``continue``)."""
 
@@ -276,6 +282,25 @@ def _echo_check(
         return None
     version = body.metadata.get("resourceVersion")
     return functools.partial(ctx.store.is_echo, kind, *where, version)
+
+
+def _workload_event(kind: str) -> Callable[..., Any]:
+    async def handler(body: kopf.Body, memo: Any, **_: Any) -> None:
+        ctx = _context(memo)
+        if ctx.engine is None or ctx.controller is None:
+            return
+        workload = (body.metadata.namespace or "", kind, body.metadata.name or "")
+        for key in ctx.engine.restarter.waiters.waiting_for(workload):
+            ctx.controller.enqueue(key)
+
+    handler.__doc__ = f"A {kind} changed: wake the resources waiting for its rollout."
+    handler.__name__ = handler.__qualname__ = f"{kind.lower()}_event"
+    return handler
+
+
+for _kind, _plural in WORKLOADS:
+    # Read-only: on.event keeps no annotations on anybody's workloads.
+    kopf.on.event("apps", "v1", _plural, registry=registry)(_workload_event(_kind))
 
 
 @kopf.on.event(GROUP, VERSION, "auth0tenants", registry=registry)

@@ -23,6 +23,7 @@ from auth0_rotator.reporting import Reporter
 from auth0_rotator.rollout import TargetState, merged_revisions, revisions, rollout_state
 from auth0_rotator.schedule import parse_time
 from auth0_rotator.settings import EngineSettings
+from auth0_rotator.waiters import RolloutWaiters
 
 __all__ = ["Restarter", "RolloutReport", "Targets"]
 
@@ -64,6 +65,8 @@ class Restarter:
         self.reporter = reporter
         self.settings = settings
         self.metrics = metrics
+        self.waiters = RolloutWaiters()
+        """Workloads whose watch events wake the resources waiting for their rollout."""
 
     async def rollout(self, obj: dict[str, Any], spec: ClientSecretSpec) -> datetime | None:
         """Restart targets for the current rotation and report their rollout (SPEC §3)."""
@@ -114,6 +117,7 @@ class Restarter:
         """
         revision = str(status.get("restartRevision") or "")
         if not spec.restart_targets or not revision:
+            self.waiters.done((spec.namespace, spec.name))
             return None
         workloads, problems = found if found is not None else await self.read(spec)
         rotated = parse_time(status.get("lastRotationTime"))
@@ -188,6 +192,19 @@ class Restarter:
             )
             states.append(replace(state, restarted_revision=revision, ready=False))
         last = rotated or self.reporter.now
+        key = (spec.namespace, spec.name)
+        if problems or not all(st.ready for st in states):
+            # Events about these wake this resource (a named target not found yet too).
+            waited = {(spec.namespace, st.kind, st.name) for st in states if not st.ready}
+            present = {(st.kind, st.name) for st in states}
+            waited |= {
+                (spec.namespace, t["kind"], t["name"])
+                for t in spec.restart_targets
+                if t.get("name") and (t["kind"], t["name"]) not in present
+            }
+            self.waiters.wait(key, waited)
+        else:
+            self.waiters.done(key)
         if problems:
             reason, message = problems[0][0], "; ".join(p[1] for p in problems)
             ok, wake = "False", self.reporter.now + self.settings.retry_after
@@ -206,7 +223,9 @@ class Restarter:
         else:
             waiting = ", ".join(f"{st.kind} {st.name}" for st in states if not st.ready)
             reason, message = "RollingOut", f"waiting for {waiting}"
-            ok, wake = "False", self.reporter.now + self.settings.rollout_poll
+            # Events end the wait; without any, the poll, or the deadline to report a stall.
+            poll = self.reporter.now + self.settings.rollout_poll
+            ok, wake = "False", min(poll, last + self.settings.rollout_deadline)
         conditions = status.get("conditions") or []
         return RolloutReport(
             targets=[st.as_status() for st in states],

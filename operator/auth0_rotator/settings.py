@@ -26,8 +26,9 @@ class EngineSettings:
     """When to look again after a retryable failure."""
     recheck_after: timedelta = timedelta(minutes=10)
     """When to look again after a failure a user must fix (scopes can change in Auth0)."""
-    rollout_poll: timedelta = timedelta(seconds=3)
-    """How often a rollout in progress is looked at."""
+    rollout_poll: timedelta = timedelta(seconds=30)
+    """How often a rollout in progress is looked at without news: the fallback, since the
+    restart targets' watch events wake a waiting resource (see :mod:`auth0_rotator.waiters`)."""
     restart_window: timedelta = timedelta(seconds=5)
     """A restart waits this long after its rotation, so resources rotating together for
     one workload restart it once (restart-storm coalescing)."""

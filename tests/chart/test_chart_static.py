@@ -55,7 +55,7 @@ NAMESPACED_NEEDS: frozenset[Grant] = frozenset(
     | {
         ("apps", r, v, None)
         for r in ("deployments", "statefulsets", "daemonsets")
-        for v in ("get", "list", "patch")
+        for v in ("get", "list", "watch", "patch")
     }
 )
 """What the operator does inside a namespace it serves (see the chart README)."""

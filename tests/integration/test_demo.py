@@ -35,6 +35,23 @@ MILESTONES = [
     "old secret: refused (HTTP 401",
     "2 new pods Ready with that revision",
     "RolloutComplete=True",
+]
+KEY_PAIR_MILESTONES = [
+    # --key-pair: a zero-downtime KeyPair rotation follows.
+    "$ kubectl apply -n demo -f",
+    "creation registered a first key",
+    "$ kubectl annotate -n demo a0cs payments-api auth0rotator.dev/rotate=",
+    "journal phase Registered persisted",
+    "Auth0: 2 key(s) enabled",
+    "old key: accepted",
+    "Auth0: 1 key(s) enabled",
+    "new key: accepted (HTTP 403); old key: refused (HTTP 401, invalid_client)",
+    "token requests, 0 refused",
+    "Ready=True Rotated: rotated the key of client payments-api-client",
+    "old key deleted",
+    "RolloutComplete",
+]
+END = [
     "Done: rotated in Auth0, written to the Secret, rolled out",
     "operator, fake Auth0 tenant and control plane stopped",
 ]
@@ -63,9 +80,9 @@ def _demo(state: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _assert_story(out: str) -> None:
+def _assert_story(out: str, *, key_pair: bool = False) -> None:
     position = 0
-    for milestone in MILESTONES:
+    for milestone in [*MILESTONES, *(KEY_PAIR_MILESTONES if key_pair else []), *END]:
         found = out.find(milestone, position)
         assert found >= 0, f"missing or out of order: {milestone!r}\n{out}"
         position = found
@@ -75,10 +92,10 @@ def _assert_story(out: str) -> None:
 
 
 def test_demo_runs_a_rotation_end_to_end_and_stops_everything(tmp_path: Path) -> None:
-    proc = _demo(tmp_path)
+    proc = _demo(tmp_path, "--key-pair")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
-    _assert_story(out)
+    _assert_story(out, key_pair=True)
     assert _processes_in(tmp_path) == [], "the demo left processes running"
 
 

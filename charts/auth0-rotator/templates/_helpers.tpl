@@ -137,7 +137,7 @@ exists: see the chart README).
   verbs: [create, patch]
 - apiGroups: [apps]
   resources: [deployments, statefulsets, daemonsets]
-  verbs: [get, list, patch]
+  verbs: [get, list, watch, patch]
 {{- end }}
 
 {{/*

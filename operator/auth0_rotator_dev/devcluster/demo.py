@@ -10,7 +10,10 @@ stops everything it started, or with ``--keep`` stays up until Ctrl-C.
 Secret values are never printed: only a short SHA-256 fingerprint, to show
 that the value changed and that the Secret and Auth0 agree.
 
-    python -m auth0_rotator_dev.devcluster.demo [--keep] [--auth0-port PORT]
+With ``--key-pair`` it goes on with a zero-downtime ``KeyPair`` rotation
+(:mod:`.keypair_story`).
+
+    python -m auth0_rotator_dev.devcluster.demo [--keep] [--key-pair] [--auth0-port PORT]
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import httpx
 from kubernetes import client, config, watch
 
 from auth0_rotator_dev.devcluster import ControlPlane, ControlPlaneError, kube_bin_dir
+from auth0_rotator_dev.devcluster.keypair_story import KeyPairStory
 from auth0_rotator_dev.devcluster.narration import (
     DemoError,
     Narrator,
@@ -370,6 +374,11 @@ def main(argv: list[str] | None = None) -> int:
         help="port of the fake tenant (default: %(default)s, as in examples/)",
     )
     parser.add_argument("--state-dir", type=Path, help="default: a temporary directory")
+    parser.add_argument(
+        "--key-pair",
+        action="store_true",
+        help="then a zero-downtime KeyPair rotation (examples/keypair.yaml), timed",
+    )
     args = parser.parse_args(argv)
     # SIGTERM (e.g. a CI timeout) unwinds like Ctrl-C, so everything is stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -380,6 +389,12 @@ def main(argv: list[str] | None = None) -> int:
             demo.start_everything()
             old = demo.apply_examples()
             demo.rotate(old)
+            if args.key_pair:
+                story = KeyPairStory(demo, NAMESPACE)
+                try:
+                    story.run()
+                finally:
+                    story.close()
             say.step("Done: rotated in Auth0, written to the Secret, rolled out")
             if args.keep:
                 say.detail(f"export KUBECONFIG={demo.plane.kubeconfig}")

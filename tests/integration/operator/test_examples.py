@@ -14,6 +14,7 @@ import pytest
 from kubernetes import client
 
 from auth0_rotator.schedule import parse_time
+from auth0_rotator.secretvalue import SecretValue
 from auth0_rotator_dev.devcluster import ControlPlane
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
@@ -51,6 +52,7 @@ def test_every_example_file_is_covered_here() -> None:
         "scheduled-rotation.yaml",
         "cluster-tenant.yaml",
         "cluster-tenant-client-secret.yaml",
+        "keypair.yaml",
         "fake-auth0-seed.json",  # seeds the session's fake tenant
         "README.md",
     }
@@ -113,6 +115,44 @@ def test_tenant_client_secret_and_deployment_then_forced_rotation(
     live = [p for p in pods.items if p.metadata.deletion_timestamp is None]
     assert len(live) == 2
     assert all(p.metadata.annotations.get(REVISION) == status["secretRevision"] for p in live)
+
+
+def test_keypair_registers_a_key_at_creation_and_rotates_without_a_gap(
+    control_plane: ControlPlane,
+    api: client.ApiClient,
+    tenant_ns: str,
+    kube: Kube,
+    fake_tenant: FakeTenant,
+) -> None:
+    _apply(control_plane, tenant_ns, "auth0tenant.yaml", "keypair.yaml")
+    first = kube.wait_ready(tenant_ns, "payments-api", reason="Rotated", timeout=90)
+    state = fake_tenant.client("payments-api-client")
+    assert state["enabled_credentials"] == [first["credential"]["id"]]
+    data = kube.secret(tenant_ns, "payments-api-auth0")
+    assert data is not None
+    assert set(data) == {"private_key", "key_id", "algorithm", "client_id", "domain"}
+    key = SecretValue(data["private_key"])
+    assert fake_tenant.token_status("payments-api-client", key) in (200, 403)
+
+    kube.annotate_rotate(tenant_ns, "payments-api", "example")
+    wait_for(
+        lambda: (
+            (s := kube.get(tenant_ns, "payments-api").get("status") or {}).get("lastRotateRequest")
+            == "example"
+            and not s.get("rotation")
+            and s
+        ),
+        120,
+        "the forced KeyPair rotation",
+    )
+    state = fake_tenant.client("payments-api-client")
+    (only,) = state["credentials"]  # the first key was ours: retired and deleted
+    assert state["enabled_credentials"] == [only["id"]] != [first["credential"]["id"]]
+    data = kube.secret(tenant_ns, "payments-api-auth0")
+    assert data is not None and data["key_id"] == only["kid"]
+    assert fake_tenant.token_status("payments-api-client", key) == 401
+    status = kube.get(tenant_ns, "payments-api")["status"]
+    assert _condition(status, "RolloutComplete").get("status") == "True"
 
 
 def _next_monday_3am_paris(now: datetime) -> datetime:
