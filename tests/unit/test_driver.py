@@ -20,6 +20,7 @@ from auth0_rotator.journal import Phase
 from auth0_rotator.kube import Conflict
 from auth0_rotator.reporting import Stop
 from auth0_rotator.rotation import driver as driver_module
+from auth0_rotator.rotation import tail as tail_module
 from auth0_rotator.rotation.staging import staging_secret_name
 from auth0_rotator.secretvalue import SecretValue
 from tests.unit.rotation_world import NEW, OLD, OWNER, FakeAuth0, FakeStore, World, journal_at
@@ -29,6 +30,7 @@ from tests.unit.rotation_world import NEW, OLD, OWNER, FakeAuth0, FakeStore, Wor
 def _points(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     monkeypatch.setattr(driver_module, "reached", seen.append)
+    monkeypatch.setattr(tail_module, "reached", seen.append)
     yield seen
 
 

@@ -19,6 +19,7 @@ from auth0_rotator.keypairs import generate_private_key, public_key_pem
 from auth0_rotator.reporting import Stop
 from auth0_rotator.rotation import driver as driver_module
 from auth0_rotator.rotation import keypair as keypair_module
+from auth0_rotator.rotation import tail as tail_module
 from auth0_rotator.rotation.keypair import credential_name, credential_prefix
 from auth0_rotator.rotation.staging import staging_secret_name
 from auth0_rotator.secretvalue import SecretValue
@@ -31,6 +32,7 @@ FIRST = generate_private_key(2048)
 def points(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     seen: list[str] = []
     monkeypatch.setattr(driver_module, "reached", seen.append)
+    monkeypatch.setattr(tail_module, "reached", seen.append)
     monkeypatch.setattr(keypair_module, "reached", seen.append)
     yield seen
 
@@ -179,3 +181,18 @@ def test_credential_names_fit_auth0s_limit() -> None:
     assert len(credential_name(OWNER, "20261201120000-0123abcd")) <= 128
     uid = "0" * 36
     assert len(credential_name(OWNER.__class__("n" * 63, "m" * 253, uid), "2" * 23)) <= 128
+
+
+async def test_a_new_key_detached_by_someone_during_the_rollout_is_enabled_again() -> None:
+    class Detaching(FakeKeyAuth0):
+        async def verify_private_key(self, client_id: str, key: SecretValue, **kw: Any) -> bool:
+            accepted = await super().verify_private_key(client_id, key, **kw)
+            self.enabled = ["cred_old"]  # a human "cleans up" the new key in the Dashboard
+            return accepted
+
+    world = World("KeyPair")
+    auth0 = Detaching([_credential("cred_old", OURS)])
+    world.auth0 = auth0
+    await world.start()
+    (new,) = auth0.credentials.values()
+    assert auth0.enabled == [new.id]  # the key the Secret holds, and only it

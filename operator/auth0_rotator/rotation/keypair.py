@@ -249,6 +249,10 @@ async def _retire(rotation: Rotation) -> list[str]:
     methods = await auth0.get_auth_methods(spec.client_id)
     enabled = list(methods.enabled or ())
     keep = [i for i in enabled if i not in journal.retiring]
+    new = str(journal.credential_id)
+    if new not in keep:
+        # Someone detached the key the Secret now holds: it is this rotation's to keep.
+        keep.append(new)
     if keep != enabled:
         await auth0.set_enabled_credentials(spec.client_id, keep)
     prefix = credential_prefix(rotation.owner)
