@@ -41,6 +41,9 @@ class Phase(StrEnum):
     """Auth0 accepts the value: the fence before the target Secret is written."""
     DELIVERING = "Delivering"
     """The Secret holds the value; ``auth0Targets`` are still being written."""
+    ANNOUNCED = "Announced"
+    """Announced ``Generate``: the Secret holds the next value beside the current one and the
+    targets are restarting with it; Auth0 is unchanged until every target runs it."""
     REGISTERED = "Registered"
     """``KeyPair``: the new public key is registered in Auth0 (``credentialId``); not enabled
     yet, or enabled beside the old one."""

@@ -84,6 +84,8 @@ class KeyNames:
     client_id: str = "client_id"
     domain: str = "domain"
     previous_client_secret: str = ""
+    next_client_secret: str = "next_client_secret"
+    """``announce``: the next secret, published before Auth0 switches to it."""
     private_key: str = "private_key"
     """``KeyPair``: the PEM PKCS#8 private key."""
     key_id: str = "key_id"
@@ -91,11 +93,13 @@ class KeyNames:
     algorithm: str = "algorithm"
     """``KeyPair``: the signing algorithm (RS256, RS384 or PS256)."""
 
-    def managed(self, strategy: str = "Generate") -> tuple[str, ...]:
-        """Every key a resource with ``strategy`` writes."""
+    def managed(self, strategy: str = "Generate", *, announce: bool = False) -> tuple[str, ...]:
+        """Every key a resource with ``strategy`` (and ``announce``) writes."""
         keys = (*self.value_keys(strategy), self.client_id, self.domain)
         if strategy != "KeyPair":
             keys += (self.previous_client_secret,)
+        if announce:
+            keys += (self.next_client_secret,)
         return tuple(k for k in keys if k)
 
     def value_keys(self, strategy: str) -> tuple[str, ...]:
@@ -121,6 +125,9 @@ class KeyNames:
             material.update(
                 private_key=self.private_key, key_id=self.key_id, algorithm=self.algorithm
             )
+        if self.next_client_secret != KeyNames.next_client_secret:
+            # Only a renamed next key counts: turning announce on or off never rotates.
+            material["next_client_secret"] = self.next_client_secret
         return material
 
 
@@ -175,6 +182,13 @@ class ClientSecretSpec:
     suspend: bool = False
     deletion_policy: str = "Retain"
     key_pair: KeyPairSettings = field(default_factory=KeyPairSettings)
+    announce: bool = False
+    """``Generate`` only: publish the next secret to consumers before Auth0 switches."""
+
+    @property
+    def rotation_strategy(self) -> str:
+        """The strategy module a new rotation runs: ``Announce`` for announced ``Generate``."""
+        return "Announce" if self.announce and self.strategy == "Generate" else self.strategy
 
     @property
     def client_ref(self) -> str:
@@ -238,12 +252,22 @@ class ClientSecretSpec:
             client_id=raw_keys.get("clientId", "client_id"),
             domain=raw_keys.get("domain", "domain"),
             previous_client_secret=raw_keys.get("previousClientSecret", ""),
+            next_client_secret=raw_keys.get("nextClientSecret", "next_client_secret"),
             private_key=raw_keys.get("privateKey", "private_key"),
             key_id=raw_keys.get("keyId", "key_id"),
             algorithm=raw_keys.get("algorithm", "algorithm"),
         )
         strategy = spec.get("strategy") or "Generate"
-        managed = keys.managed(strategy)
+        announce = spec.get("announce") is True
+        if announce and strategy != "Generate":
+            raise SpecError(
+                "spec.announce",
+                f"only works with strategy Generate (the operator must choose the next value "
+                f"before Auth0 switches to it; with {strategy} it cannot)",
+            )
+        if announce and not keys.next_client_secret:
+            raise SpecError("spec.keys.nextClientSecret", "cannot be empty with announce")
+        managed = keys.managed(strategy, announce=announce)
         if len(set(managed)) != len(managed):
             raise SpecError("spec.keys", "key names must be distinct")
         if strategy == "KeyPair" and not keys.private_key:
@@ -289,6 +313,7 @@ class ClientSecretSpec:
             suspend=bool(spec.get("suspend", False)),
             deletion_policy=spec.get("deletionPolicy") or "Retain",
             key_pair=key_pair,
+            announce=announce,
         )
 
 

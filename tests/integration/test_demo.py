@@ -36,6 +36,15 @@ MILESTONES = [
     "2 new pods Ready with that revision",
     "RolloutComplete=True",
 ]
+ANNOUNCE_MILESTONES = [
+    # --announce: an announced rotation of the same secret follows.
+    "Announced rotation: the next secret reaches the pods before Auth0 changes",
+    "journal phase Announced persisted",
+    "next_client_secret sha256:",
+    "Ready=True Rotated",
+    "0 refused with the fallback rule",
+    "Auth0 changed",
+]
 KEY_PAIR_MILESTONES = [
     # --key-pair: a zero-downtime KeyPair rotation follows.
     "$ kubectl apply -n demo -f",
@@ -80,9 +89,9 @@ def _demo(state: Path, *extra: str) -> subprocess.Popen[str]:
     )
 
 
-def _assert_story(out: str, *, key_pair: bool = False) -> None:
+def _assert_story(out: str, *, more: tuple[list[str], ...] = ()) -> None:
     position = 0
-    for milestone in [*MILESTONES, *(KEY_PAIR_MILESTONES if key_pair else []), *END]:
+    for milestone in [*MILESTONES, *(m for story in more for m in story), *END]:
         found = out.find(milestone, position)
         assert found >= 0, f"missing or out of order: {milestone!r}\n{out}"
         position = found
@@ -92,10 +101,10 @@ def _assert_story(out: str, *, key_pair: bool = False) -> None:
 
 
 def test_demo_runs_a_rotation_end_to_end_and_stops_everything(tmp_path: Path) -> None:
-    proc = _demo(tmp_path, "--key-pair")
+    proc = _demo(tmp_path, "--announce", "--key-pair")
     out, _ = proc.communicate(timeout=300)
     assert proc.returncode == 0, out
-    _assert_story(out, key_pair=True)
+    _assert_story(out, more=(ANNOUNCE_MILESTONES, KEY_PAIR_MILESTONES))
     assert _processes_in(tmp_path) == [], "the demo left processes running"
 
 

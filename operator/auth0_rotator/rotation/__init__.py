@@ -3,8 +3,8 @@
 - :mod:`.driver` — claim, resume, fenced phase writes, crash points and the
   common tail (verify, write the target Secret, restart, deliver, close);
 - :mod:`.strategy` — what a strategy provides (:class:`Strategy`);
-- :mod:`.generate`, :mod:`.rotate`, :mod:`.keypair` — the strategies, one
-  module each;
+- :mod:`.generate`, :mod:`.rotate`, :mod:`.keypair`, :mod:`.announce` — the
+  strategies, one module each (:mod:`.gate`: waiting for a rollout);
 - :mod:`.staging` — the staging Secret; :mod:`.delivery` — ``auth0Targets``.
 
 Adding a strategy is one module, one line in :data:`STRATEGIES`, and its value
@@ -13,6 +13,7 @@ in the CRD's ``spec.strategy`` enum.
 
 from __future__ import annotations
 
+from auth0_rotator.rotation.announce import Announce
 from auth0_rotator.rotation.generate import Generate
 from auth0_rotator.rotation.keypair import KeyPair
 from auth0_rotator.rotation.rotate import Rotate
@@ -24,5 +25,7 @@ STRATEGIES: dict[str, Strategy] = {
     "Generate": Generate(),
     "Rotate": Rotate(),
     "KeyPair": KeyPair(),
+    "Announce": Announce(),
 }
-"""Every strategy, by its ``spec.strategy`` name."""
+"""Every strategy, by its ``spec.strategy`` name (``Announce``: ``Generate`` with
+``announce: true``, see :attr:`ClientSecretSpec.rotation_strategy`)."""

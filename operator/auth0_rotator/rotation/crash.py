@@ -25,6 +25,8 @@ CRASH_POINTS = (
     "claimed",  # the claim is written
     "staged",  # phase Staged persisted (or recorded by the claim)
     "requested",  # phase Requested persisted
+    "next-written",  # Announce: the Secret holds the next value; nothing persisted since
+    "announced",  # Announce: phase Announced persisted; restart, wait, then Auth0
     "key-registered",  # KeyPair: Auth0 answered the register call; nothing persisted since
     "registered",  # KeyPair: phase Registered persisted (the credential id is journaled)
     "auth0-written",  # a strategy step made Auth0 hold the value (nothing persisted since)
@@ -40,6 +42,7 @@ CRASH_POINTS = (
 PERSISTED_POINTS = {
     Phase.STAGED: "staged",
     Phase.REQUESTED: "requested",
+    Phase.ANNOUNCED: "announced",
     Phase.REGISTERED: "registered",
     Phase.VERIFIED: "verified",
     Phase.ROLLING_OUT: "rolling-out",

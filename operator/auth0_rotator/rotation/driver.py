@@ -51,6 +51,9 @@ __all__ = ["Connect", "JournalDriver"]
 
 log = logging.getLogger(__name__)
 
+_BASE = {"Announce": "Generate"}
+"""Strategy modules that are a mode of a ``spec.strategy`` (``announce: true``)."""
+
 Connect = Callable[[ClientSecretSpec], Awaitable[tuple[TenantSpec, Auth0Client]]]
 """Opens the tenant of a (journal-bound) spec for the rest of the reconcile."""
 
@@ -100,7 +103,7 @@ class JournalDriver(CommonTail):
         secret: dict[str, Any] | None,
     ) -> datetime | None:
         """Claim a rotation for ``decision``'s trigger and drive it; when to look again."""
-        strategy = self.strategies[spec.strategy]
+        strategy = self.strategies[spec.rotation_strategy]
         journal = RotationJournal.start(
             trigger=decision.trigger,
             strategy=strategy.name,
@@ -168,7 +171,8 @@ class JournalDriver(CommonTail):
             ref = TenantRef(kind, name, spec.namespace if kind == "Auth0Tenant" else None)
             spec = replace(spec, client_id=journal.client_id, tenant=ref)
         known = journal.strategy in self.strategies
-        if known and journal.phase == Phase.CLAIMED and journal.strategy != spec.strategy:
+        base = _BASE.get(journal.strategy, journal.strategy)
+        if known and journal.phase == Phase.CLAIMED and base != spec.strategy:
             # Nothing changed in Auth0 yet (every strategy we know starts so): the new
             # spec's strategy takes over.
             await self._abandon(obj, owner, journal, f"spec.strategy is now {spec.strategy}")
@@ -251,7 +255,7 @@ class JournalDriver(CommonTail):
                     await self._close(rotation, outcome.status, note=outcome.note)
                     return None
                 if outcome.persist:
-                    await self.persist(rotation, outcome.journal)
+                    await self.persist(rotation, outcome.journal, outcome.status)
                 else:
                     rotation.journal = outcome.journal
                 rotation.fresh = True

@@ -23,13 +23,19 @@ from auth0_rotator.model import ClientSecretSpec
 from auth0_rotator.rotation.strategy import ClientSecretStrategy, Next, Rotation, Services, Step
 from auth0_rotator.secretvalue import SecretValue, generate_client_secret
 
-__all__ = ["Generate"]
+__all__ = ["Generate", "stage", "stage_new_value"]
 
 
-async def _stage(rotation: Rotation, services: Services) -> Next:
-    await services.staging.stage(
-        rotation.owner, rotation.journal.id, value=generate_client_secret()
-    )
+async def stage_new_value(rotation: Rotation, services: Services) -> SecretValue:
+    """Make a new strong random value and stage it for this rotation."""
+    value = generate_client_secret()
+    await services.staging.stage(rotation.owner, rotation.journal.id, value=value)
+    return value
+
+
+async def stage(rotation: Rotation, services: Services) -> Next:
+    """``Claimed``: stage a new value, persist ``Staged``."""
+    await stage_new_value(rotation, services)
     return Next(rotation.journal.at(Phase.STAGED, services.now))
 
 
@@ -37,8 +43,7 @@ async def _set_in_auth0(rotation: Rotation, services: Services) -> Next:
     value = await services.staging.value(rotation.owner, rotation.journal.id)
     if value is None:
         # Staging lost before Auth0 was touched: stage a fresh value.
-        value = generate_client_secret()
-        await services.staging.stage(rotation.owner, rotation.journal.id, value=value)
+        value = await stage_new_value(rotation, services)
     await rotation.auth0.set_client_secret(rotation.spec.client_id, value)
     rotation.value = value
     # Not persisted: resuming at Staged sets the same value again (idempotent).
@@ -54,7 +59,7 @@ class Generate(ClientSecretStrategy):
     @property
     def steps(self) -> Mapping[Phase, Step]:
         """``Claimed`` -> stage; ``Staged`` -> set in Auth0."""
-        return {Phase.CLAIMED: _stage, Phase.STAGED: _set_in_auth0}
+        return {Phase.CLAIMED: stage, Phase.STAGED: _set_in_auth0}
 
     async def fresh_values(self, spec: ClientSecretSpec) -> dict[str, SecretValue]:
         """A new value, staged before the claim."""

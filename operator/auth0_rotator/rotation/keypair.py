@@ -37,20 +37,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, NoReturn
 
 from auth0_rotator.auth0 import Credential, OutcomeUnknown
-from auth0_rotator.conditions import find
 from auth0_rotator.journal import Phase
 from auth0_rotator.keypairs import generate_private_key, public_key_pem
 from auth0_rotator.kube import OwnerInfo
 from auth0_rotator.model import ClientSecretSpec
-from auth0_rotator.reporting import Stop
-from auth0_rotator.restarting import RolloutReport
 from auth0_rotator.rotation.crash import reached
+from auth0_rotator.rotation.gate import wait_for_rollout
 from auth0_rotator.rotation.strategy import Next, Rotation, Services, Step
-from auth0_rotator.schedule import format_time, parse_time
 from auth0_rotator.secretvalue import SecretValue
 
 __all__ = ["MAX_ENABLED", "KeyPair", "credential_name", "credential_prefix"]
@@ -197,50 +192,22 @@ async def _enable(rotation: Rotation, services: Services) -> Next:
 
 async def _retire_when_rolled_out(rotation: Rotation, services: Services) -> Next:
     """``RollingOut``: restart and wait for the rollout, then retire the old key and close."""
-    obj, spec, journal = rotation.obj, rotation.spec, rotation.journal
-    report = await services.restarter.progress(obj, spec)
-    if report is not None and report.condition[1] != "True":
-        await _waiting(rotation, services, report.condition[3], report.wake)
-    status = obj.get("status") or {}
-    done_at = _rolled_out_at(status, report) or services.now
-    retire_at = done_at + spec.key_pair.retire_after
-    if services.now < retire_at:
-        await _waiting(
-            rotation,
-            services,
-            f"the old key is retired at {format_time(retire_at)} (spec.keyPair.retireAfter)",
-            retire_at,
-        )
+    spec, journal = rotation.spec, rotation.journal
+    await wait_for_rollout(
+        rotation,
+        services,
+        waiting=(
+            f"the new key of client {spec.client_id} is in Secret {spec.secret_name} and both "
+            "keys are enabled; the old key is retired once every restart target runs the new one"
+        ),
+        hold=spec.key_pair.retire_after,
+        hold_reason="the old key stays enabled (spec.keyPair.retireAfter)",
+    )
     kept = await _retire(rotation)
     reached("retired")
     name = credential_name(rotation.owner, journal.id)
     credential = {"id": journal.credential_id, "kid": journal.credential_kid, "name": name}
     return Next(journal, close=True, status={"credential": credential}, note=_kept_note(kept))
-
-
-def _rolled_out_at(status: dict[str, Any], report: RolloutReport | None) -> datetime | None:
-    """When the rollout completed (the Secret write, without restart targets)."""
-    if report is None:
-        return parse_time(status.get("lastRotationTime"))
-    return parse_time(find(status.get("conditions"), "RolloutComplete").get("lastTransitionTime"))
-
-
-async def _waiting(
-    rotation: Rotation, services: Services, why: str, wake: datetime | None
-) -> NoReturn:
-    """Say what the rotation waits for (both keys work meanwhile) and stop until ``wake``."""
-    obj, spec = rotation.obj, rotation.spec
-    message = (
-        f"the new key of client {spec.client_id} is in Secret {spec.secret_name} and both keys "
-        f"are enabled; the old key is retired once every restart target runs the new one: {why}"
-    )
-    old = find((obj.get("status") or {}).get("conditions"), "Rotating")
-    if (old.get("reason"), old.get("message")) != ("WaitingForRollout", message):
-        condition = ("Rotating", "True", "WaitingForRollout", message)
-        await services.reporter.patch(
-            obj, {"conditions": services.reporter.conditions(obj, condition)}
-        )
-    raise Stop(wake)
 
 
 async def _retire(rotation: Rotation) -> list[str]:

@@ -39,6 +39,7 @@ from datetime import datetime
 from typing import Any, NoReturn, Protocol
 
 from auth0_rotator.auth0 import Auth0Client
+from auth0_rotator.fetching import TargetSecrets
 from auth0_rotator.journal import Phase, RotationJournal
 from auth0_rotator.kube import KubeStore, OwnerInfo, decode_secret
 from auth0_rotator.model import ClientSecretSpec, TenantSpec
@@ -75,8 +76,9 @@ class Rotation:
 class Next:
     """A step's outcome: the journal to go on with; ``persist`` it before the next step.
 
-    ``close``: the rotation is done; the driver closes the journal, writing
-    ``status`` with it and adding ``note`` to the closing message.
+    ``status``: fields written together with the journal (when persisted or
+    closed). ``close``: the rotation is done; the driver closes the journal,
+    adding ``note`` to the closing message.
     """
 
     journal: RotationJournal
@@ -93,13 +95,19 @@ class Services(Protocol):
     settings: EngineSettings
     reporter: Reporter
     restarter: Restarter
+    targets: TargetSecrets
 
     @property
     def now(self) -> datetime:
         """The engine's clock."""
 
-    async def persist(self, rotation: Rotation, journal: RotationJournal) -> None:
-        """Write ``journal`` with a resourceVersion check (a process that lost it stops)."""
+    async def persist(
+        self,
+        rotation: Rotation,
+        journal: RotationJournal,
+        status: dict[str, Any] | None = None,
+    ) -> None:
+        """Write ``journal`` (and ``status`` fields), fenced: a process that lost it stops."""
 
     async def fail(self, rotation: Rotation, reason: str, message: str, *, retry: bool) -> NoReturn:
         """Report Ready=False with ``reason`` and stop this reconcile."""

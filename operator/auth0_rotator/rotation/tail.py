@@ -64,10 +64,15 @@ class CommonTail:
         """The engine's clock."""
         return self.settings.clock()
 
-    async def persist(self, rotation: Rotation, journal: RotationJournal) -> None:
-        """Write ``journal``; resourceVersion-checked, so a process that lost it stops here."""
+    async def persist(
+        self,
+        rotation: Rotation,
+        journal: RotationJournal,
+        status: dict[str, Any] | None = None,
+    ) -> None:
+        """Write ``journal`` (and ``status`` fields); a process that lost the journal stops."""
         journal = replace(journal, renewed_at=self.now)
-        await self.reporter.fence(rotation.obj, {"rotation": journal.as_status()})
+        await self.reporter.fence(rotation.obj, {**(status or {}), "rotation": journal.as_status()})
         rotation.journal = journal
 
     async def fail(self, rotation: Rotation, reason: str, message: str, *, retry: bool) -> NoReturn:

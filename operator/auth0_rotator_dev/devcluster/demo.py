@@ -10,10 +10,11 @@ stops everything it started, or with ``--keep`` stays up until Ctrl-C.
 Secret values are never printed: only a short SHA-256 fingerprint, to show
 that the value changed and that the Secret and Auth0 agree.
 
-With ``--key-pair`` it goes on with a zero-downtime ``KeyPair`` rotation
-(:mod:`.keypair_story`).
+With ``--announce`` it goes on with an announced rotation of the same secret
+(:mod:`.announce_story`), with ``--key-pair`` with a zero-downtime ``KeyPair``
+rotation (:mod:`.keypair_story`).
 
-    python -m auth0_rotator_dev.devcluster.demo [--keep] [--key-pair] [--auth0-port PORT]
+    python -m auth0_rotator_dev.devcluster.demo [--keep] [--announce] [--key-pair]
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ import httpx
 from kubernetes import client, config, watch
 
 from auth0_rotator_dev.devcluster import ControlPlane, ControlPlaneError, kube_bin_dir
+from auth0_rotator_dev.devcluster.announce_story import AnnounceStory
 from auth0_rotator_dev.devcluster.keypair_story import KeyPairStory
 from auth0_rotator_dev.devcluster.narration import (
     DemoError,
@@ -375,6 +377,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--state-dir", type=Path, help="default: a temporary directory")
     parser.add_argument(
+        "--announce",
+        action="store_true",
+        help="then an announced rotation of the same client secret (announce: true), timed",
+    )
+    parser.add_argument(
         "--key-pair",
         action="store_true",
         help="then a zero-downtime KeyPair rotation (examples/keypair.yaml), timed",
@@ -389,8 +396,11 @@ def main(argv: list[str] | None = None) -> int:
             demo.start_everything()
             old = demo.apply_examples()
             demo.rotate(old)
-            if args.key_pair:
-                story = KeyPairStory(demo, NAMESPACE)
+            wanted: list[type[AnnounceStory | KeyPairStory]] = [
+                *([AnnounceStory] if args.announce else []),
+                *([KeyPairStory] if args.key_pair else []),
+            ]
+            for story in (kind(demo, NAMESPACE) for kind in wanted):
                 try:
                     story.run()
                 finally:

@@ -14,44 +14,26 @@ from __future__ import annotations
 
 import base64
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kubernetes import client, config
+from kubernetes import client
 
 from auth0_rotator.keypairs import ASSERTION_TYPE, sign_assertion
 from auth0_rotator.secretvalue import SecretValue
 from auth0_rotator_dev.devcluster.narration import DemoError, fingerprint, wait_until
-
-if TYPE_CHECKING:
-    from auth0_rotator_dev.devcluster.demo import Demo
+from auth0_rotator_dev.devcluster.story import Story
 
 __all__ = ["KeyPairStory"]
 
 NAME, CLIENT_ID, SECRET = "payments-api", "payments-api-client", "payments-api-auth0"
 
 
-class KeyPairStory:
+class KeyPairStory(Story):
     """The ``KeyPair`` part of the demo, on the demo's running pieces."""
 
-    def __init__(self, demo: Demo, namespace: str) -> None:
-        self.demo, self.say, self.namespace = demo, demo.say, namespace
-        api = config.new_client_from_config(config_file=str(demo.plane.kubeconfig))
-        self.api = api
-        self.custom, self.core = client.CustomObjectsApi(api), client.CoreV1Api(api)
-        self.apps = client.AppsV1Api(api)
-
-    def close(self) -> None:
-        """Close the API client."""
-        self.api.close()
+    resource = NAME
 
     # -- reads -----------------------------------------------------------------------
-
-    def _status(self) -> dict[str, Any]:
-        obj: Any = self.custom.get_namespaced_custom_object(
-            "auth0rotator.dev", "v1alpha1", self.namespace, "auth0clientsecrets", NAME
-        )
-        status: dict[str, Any] = obj.get("status") or {}
-        return status
 
     def _private_key(self) -> SecretValue | None:
         try:

@@ -44,7 +44,9 @@ from tests.integration.operator.harness import (
     Kube,
     OperatorProcess,
     SuiteRecorder,
+    make_deployment,
     make_tenant,
+    wait_for,
 )
 
 
@@ -221,6 +223,33 @@ def _namespace_with_tenant(api: client.ApiClient, prefix: str) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name)
+
+
+@pytest.fixture
+def web(api: client.ApiClient, tenant_ns: str) -> str:
+    """Deployment ``web`` in ``tenant_ns``: 2 pods (kwok runs them), both Ready."""
+    make_deployment(api, tenant_ns, "web", replicas=2)
+    apps = client.AppsV1Api(api)
+    wait_for(
+        lambda: (apps.read_namespaced_deployment("web", tenant_ns).status.ready_replicas or 0) == 2,
+        60,
+        "web ready",
+    )
+    return "web"
+
+
+@pytest.fixture
+def stuck(api: client.ApiClient, tenant_ns: str) -> str:
+    """Deployment ``stuck`` in ``tenant_ns`` whose rollouts never finish.
+
+    No node matches its pods' selector: restarted pods never run, and the old
+    pod (created before the selector) stays.
+    """
+    make_deployment(api, tenant_ns, "stuck")
+    client.AppsV1Api(api).patch_namespaced_deployment(
+        "stuck", tenant_ns, {"spec": {"template": {"spec": {"nodeSelector": {"none": "x"}}}}}
+    )
+    return "stuck"
 
 
 @pytest.fixture

@@ -87,6 +87,19 @@ class FakeTenant:
         )
         return resp.status_code
 
+    def secret_status(self, client_id: str, secret: str) -> int:
+        """What ``/oauth/token`` answers a consumer authenticating with a client secret."""
+        resp = self.http.post(
+            "/oauth/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": client_id,
+                "client_secret": secret,
+                "audience": AUDIENCE,
+            },
+        )
+        return resp.status_code
+
     def client(self, client_id: str) -> dict[str, Any]:
         """The fake's view of a client: current secret and change count."""
         data: dict[str, Any] = self.http.get(f"/_fake/clients/{client_id}").json()

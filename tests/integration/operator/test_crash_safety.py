@@ -95,6 +95,56 @@ def test_kill_at_each_phase_then_restart_converges_without_loss_or_double_rotati
     wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
 
 
+ANNOUNCE_POINTS = [
+    "prestaged",
+    "claimed",
+    "staged",
+    "next-written",
+    "announced",
+    "auth0-written",
+    "applied",
+    "verified",
+    "secret-written",
+]
+
+
+@pytest.mark.reliability("announced rotation crash matrix: SIGKILL at every phase, then restart")
+@pytest.mark.parametrize("point", ANNOUNCE_POINTS)
+def test_announced_rotation_killed_at_each_phase_converges_once_without_a_next_key(
+    point: str,
+    control_plane: ControlPlane,
+    fake_tenant: FakeTenant,
+    crash_ns: str,
+    kube: Kube,
+    app_id: str,
+    processes: list[OperatorProcess],
+    tmp_path: Path,
+    figures: dict[str, float | str],
+) -> None:
+    doomed = OperatorProcess(control_plane, fake_tenant, tmp_path, "op", crash_at=point)
+    processes.append(doomed)
+    spec = {"announce": True, "keys": {"previousClientSecret": "previous_client_secret"}}
+    kube.create(crash_ns, a0cs_body("app", app_id, **spec))
+    kube.wait_ready(crash_ns, "app", reason="Fetched")
+    old = fake_tenant.client(app_id)["client_secret"]
+    kube.annotate_rotate(crash_ns, "app", "crash")
+    assert doomed.wait_killed() == -signal.SIGKILL, doomed.log.read_text()[-2000:]
+
+    processes.append(OperatorProcess(control_plane, fake_tenant, tmp_path, "op"))
+    status = kube.wait_ready(crash_ns, "app", reason="Rotated", timeout=90)
+    current = fake_tenant.client(app_id)
+    data = kube.secret(crash_ns, "app")
+    assert data is not None
+    figures["lost secrets"] = int(data["client_secret"] != current["client_secret"])
+    figures["doubled rotations"] = max(current["secret_changes"] - 1, 0)
+    figures["next keys left"] = int("next_client_secret" in data)
+    assert data["client_secret"] == current["client_secret"] != old
+    assert current["secret_changes"] == 1
+    assert "next_client_secret" not in data and data["previous_client_secret"] == old
+    assert status["rotationCount"] == 1 and status["lastRotateRequest"] == "crash"
+    wait_for(lambda: kube.secret(crash_ns, staging_secret_name("app")) is None, 10, "staging gone")
+
+
 KEYPAIR_POINTS = [
     "claimed",
     "staged",

@@ -53,6 +53,7 @@ def test_every_example_file_is_covered_here() -> None:
         "cluster-tenant.yaml",
         "cluster-tenant-client-secret.yaml",
         "keypair.yaml",
+        "announced-rotation.yaml",
         "fake-auth0-seed.json",  # seeds the session's fake tenant
         "README.md",
     }
@@ -115,6 +116,45 @@ def test_tenant_client_secret_and_deployment_then_forced_rotation(
     live = [p for p in pods.items if p.metadata.deletion_timestamp is None]
     assert len(live) == 2
     assert all(p.metadata.annotations.get(REVISION) == status["secretRevision"] for p in live)
+
+
+def test_announced_rotation_publishes_then_switches_and_leaves_no_next_key(
+    control_plane: ControlPlane,
+    api: client.ApiClient,
+    tenant_ns: str,
+    kube: Kube,
+    fake_tenant: FakeTenant,
+) -> None:
+    _apply(control_plane, tenant_ns, "auth0tenant.yaml", "announced-rotation.yaml")
+    kube.wait_ready(tenant_ns, "catalog", reason="Fetched")
+    before = _changes(fake_tenant, "catalog-client")
+    old = fake_tenant.client("catalog-client")["client_secret"]
+    kube.annotate_rotate(tenant_ns, "catalog", "example")
+    status = wait_for(
+        lambda: (
+            (s := kube.get(tenant_ns, "catalog").get("status") or {}).get("lastRotateRequest")
+            == "example"
+            and not s.get("rotation")
+            and s
+        ),
+        120,
+        "the announced rotation",
+    )
+    assert _changes(fake_tenant, "catalog-client") == before + 1
+    data = kube.secret(tenant_ns, "catalog-auth0")
+    assert data is not None and "next_client_secret" not in data
+    assert data["client_secret"] == fake_tenant.client("catalog-client")["client_secret"]
+    assert data["previous_client_secret"] == old
+    wait_for(
+        lambda: (
+            _condition(kube.get(tenant_ns, "catalog")["status"], "RolloutComplete").get("status")
+            == "True"
+        ),
+        60,
+        "the second rollout",
+    )
+    deployment = client.AppsV1Api(api).read_namespaced_deployment("catalog", tenant_ns)
+    assert deployment.spec.template.metadata.annotations[REVISION] == status["secretRevision"]
 
 
 def test_keypair_registers_a_key_at_creation_and_rotates_without_a_gap(

@@ -12,9 +12,7 @@ operator rotates its own management key and keeps working.
 
 from __future__ import annotations
 
-import threading
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -23,6 +21,7 @@ from kubernetes import client
 from auth0_rotator.keypairs import generate_private_key
 from auth0_rotator.secretvalue import SecretValue
 from tests.integration.operator.conftest import RunningOperator
+from tests.integration.operator.consumers import PodConsumers
 from tests.integration.operator.harness import (
     CREDENTIALS_LABELS,
     DOMAIN,
@@ -30,7 +29,6 @@ from tests.integration.operator.harness import (
     Kube,
     a0cs_body,
     dump,
-    make_deployment,
     make_tenant,
     wait_for,
 )
@@ -54,91 +52,6 @@ def _enabled(fake: FakeTenant, client_id: str) -> list[str]:
     return list(fake.client(client_id)["enabled_credentials"] or [])
 
 
-class GenerationConsumers:
-    """Consumers of one Deployment's pods, each with the key of its pod's generation.
-
-    A pod seen running before the rotation holds the key it started with (the
-    old one); a pod first seen later holds what the Secret held when it was
-    created. Every 50 ms each running pod requests a token with its key.
-    """
-
-    def __init__(
-        self,
-        api: client.ApiClient,
-        kube: Kube,
-        fake: FakeTenant,
-        namespace: str,
-        secret: str,
-        client_id: str,
-        first_key: SecretValue,
-    ) -> None:
-        self.core = client.CoreV1Api(api)
-        self.kube, self.fake = kube, fake
-        self.namespace, self.secret, self.client_id = namespace, secret, client_id
-        self.keys: dict[str, SecretValue] = {}
-        self.first_key = first_key
-        self.outcomes: dict[int, int] = {}
-        self.by_key: dict[str, int] = {"old": 0, "new": 0}
-        self.failures: list[str] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def start(self) -> None:
-        self._adopt(initial=True)
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(10)
-
-    def report(self) -> str:
-        """What the consumers saw so far (for failure messages)."""
-        alive = self._thread.is_alive()
-        return f"alive={alive} by_key={self.by_key} outcomes={self.outcomes} pods={len(self.keys)}"
-
-    def _pods(self) -> list[client.V1Pod]:
-        pods = self.core.list_namespaced_pod(self.namespace, label_selector="app=web").items
-        return [
-            p for p in pods if p.status.phase == "Running" and not p.metadata.deletion_timestamp
-        ]
-
-    def _adopt(self, *, initial: bool = False) -> None:
-        for pod in self._pods():
-            uid = str(pod.metadata.uid)
-            if uid in self.keys:
-                continue
-            if initial:
-                self.keys[uid] = self.first_key
-                continue
-            data = self.kube.secret(self.namespace, self.secret) or {}
-            self.keys[uid] = SecretValue(data.get("private_key", ""))
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.05):
-            self._adopt()
-            for pod in self._pods():
-                key = self.keys[str(pod.metadata.uid)]
-                status = self.fake.token_status(self.client_id, key)
-                self.outcomes[status] = self.outcomes.get(status, 0) + 1
-                generation = "old" if key == self.first_key else "new"
-                if status == 200:
-                    self.by_key[generation] += 1
-                else:
-                    self.failures.append(f"{pod.metadata.name} ({generation} key): HTTP {status}")
-
-
-@pytest.fixture
-def web(api: client.ApiClient, tenant_ns: str) -> Iterator[str]:
-    make_deployment(api, tenant_ns, "web", replicas=2)
-    apps = client.AppsV1Api(api)
-    wait_for(
-        lambda: (apps.read_namespaced_deployment("web", tenant_ns).status.ready_replicas or 0) == 2,
-        60,
-        "web ready",
-    )
-    yield "web"
-
-
 def test_a_rotation_overlaps_the_keys_and_no_consumer_fails(
     api: client.ApiClient,
     kube: Kube,
@@ -149,7 +62,21 @@ def test_a_rotation_overlaps_the_keys_and_no_consumer_fails(
 ) -> None:
     first = generate_private_key(2048)
     client_id, (manual,) = fake_tenant.create_jwt_client(first)
-    consumers = GenerationConsumers(api, kube, fake_tenant, tenant_ns, "pay", client_id, first)
+    consumers = PodConsumers(
+        api,
+        kube,
+        tenant_ns,
+        web,
+        "pay",
+        initial=first,
+        from_secret=lambda data: SecretValue(data["private_key"]),
+        # Each pod signs with the key it holds: the old generation's or the new one.
+        attempt=lambda key: (
+            ("old" if key == first else "new")
+            if fake_tenant.token_status(client_id, key) == 200
+            else None
+        ),
+    )
     consumers.start()
     try:
         kube.create(
@@ -164,14 +91,14 @@ def test_a_rotation_overlaps_the_keys_and_no_consumer_fails(
         )
         status = kube.wait_ready(tenant_ns, "pay", reason="Rotated", timeout=90)
         wait_for(
-            lambda: consumers.by_key["new"] >= 4,
+            lambda: consumers.worked.get("new", 0) >= 4,
             30,
             f"new pods authenticating ({consumers.report()})",
         )
     finally:
         consumers.stop()
     assert consumers.failures == [], dump(consumers.failures[:10])
-    assert consumers.by_key["old"] > 0 and consumers.by_key["new"] > 0, consumers.by_key
+    assert consumers.worked.get("old") and consumers.worked.get("new"), consumers.report()
     # Exactly one credential left: the new one, enabled; the old one detached and deleted.
     (new,) = _credentials(fake_tenant, client_id)
     assert _enabled(fake_tenant, client_id) == [new["id"]] and new["id"] != manual["id"]
@@ -227,14 +154,10 @@ def test_a_stalled_rollout_keeps_the_old_key_until_it_is_resolved(
     fake_tenant: FakeTenant,
     tenant_ns: str,
     operator: RunningOperator,
+    stuck: str,
 ) -> None:
     first = generate_private_key(2048)
     client_id, (manual,) = fake_tenant.create_jwt_client(first)
-    make_deployment(api, tenant_ns, "stuck")
-    # No node matches: the restarted pods never run, the old pod stays.
-    client.AppsV1Api(api).patch_namespaced_deployment(
-        "stuck", tenant_ns, {"spec": {"template": {"spec": {"nodeSelector": {"none": "x"}}}}}
-    )
     kube.create(
         tenant_ns,
         a0cs_body(
