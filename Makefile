@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN_ENV := AUTH0_ROTATOR_KUBE_BIN="$$(hack/kube-bins.sh --print)"
 
-.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst
+.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst bench-consumers
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -46,6 +46,9 @@ bench-scale: venv kube-bins  ## benchmark: idle cost and restart at 2,000 and 10
 
 bench-burst: venv kube-bins  ## benchmark: 300 rotations due at once vs a 10 req/s tenant; cost per rotation
 	$(KUBE_BIN_ENV) $(PY) benchmarks/burst.py $(BENCH_ARGS)
+
+bench-consumers: venv kube-bins  ## benchmark: failed authentications and outage per rotation, every mode vs the runbook (~25 min)
+	$(KUBE_BIN_ENV) $(PY) benchmarks/consumer_impact.py $(BENCH_ARGS)
 
 demo: venv kube-bins  ## local control plane + fake Auth0 + operator, one rotation end to end (DEMO_ARGS=--keep stays up)
 	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator_dev.devcluster.demo $(DEMO_ARGS)

@@ -29,7 +29,6 @@ import base64
 import json
 import os
 import platform
-import signal
 import ssl
 import statistics
 import subprocess
@@ -47,6 +46,7 @@ from kubernetes import client, config, watch
 
 from auth0_rotator_dev.devcluster import ControlPlane
 from auth0_rotator_dev.devcluster.cluster import free_port
+from processes import Processes
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results" / "rotation_latency.json"
@@ -86,7 +86,7 @@ class Bench:
         self.core: Any = client.CoreV1Api(self.api)
         self.apps: Any = client.AppsV1Api(self.api)
         self.custom: Any = client.CustomObjectsApi(self.api)
-        self.procs: list[subprocess.Popen[bytes]] = []
+        self.processes = Processes(tmp)
 
     def start_fake(self) -> None:
         """Start the fake tenant process with three applications."""
@@ -102,7 +102,7 @@ class Bench:
             {"client_id": c} for c in ("app-operator", "app-floor", "app-runbook", "app-safe")
         ]
         seed.write_text(json.dumps({"clients": clients}))
-        self._spawn(
+        self.processes.spawn(
             [
                 sys.executable,
                 "-m",
@@ -128,23 +128,9 @@ class Bench:
             verify=ssl.create_default_context(cafile=str(self.ca)),
         )
 
-    def _spawn(self, argv: list[str], env: dict[str, str] | None = None) -> None:
-        log = (self.tmp / f"proc-{len(self.procs)}.log").open("wb")
-        self.procs.append(
-            subprocess.Popen(
-                argv,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **(env or {})},
-                start_new_session=True,
-            )
-        )
-
     def stop(self) -> None:
         """Stop the processes this benchmark started."""
-        for proc in self.procs:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=15)
+        self.processes.stop()
 
     def secret_of(self, client_id: str) -> str:
         """The fake's current secret of a client."""
@@ -210,7 +196,7 @@ class Bench:
                     },
                 },
             )
-        self._spawn(
+        self.processes.spawn(
             [
                 sys.executable,
                 "-m",

@@ -84,6 +84,9 @@ class ControlPlane:
     startup_timeout: float = 180.0
     """Seconds to wait for every component to become ready."""
 
+    kwok_stages: Path | None = None
+    """kwok's Stage objects; default: the ones ``hack/kube-bins.sh`` took from kwok (fast)."""
+
     api_port: int = 0
     processes: list[ManagedProcess] = field(default_factory=list)
 
@@ -294,7 +297,7 @@ class ControlPlane:
         self._spawn(
             "kwok",
             f"--kubeconfig={kcfg}",
-            f"--config={self.bin_dir.parent / 'kwok-stages.yaml'}",
+            f"--config={self.kwok_stages or self.bin_dir.parent / 'kwok-stages.yaml'}",
             "--manage-all-nodes=false",
             f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
             "--disregard-status-with-annotation-selector=kwok.x-k8s.io/status=custom",
