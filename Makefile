@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN_ENV := AUTH0_ROTATOR_KUBE_BIN="$$(hack/kube-bins.sh --print)"
 
-.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst bench-consumers
+.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst bench-consumers soak
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -49,6 +49,9 @@ bench-burst: venv kube-bins  ## benchmark: 300 rotations due at once vs a 10 req
 
 bench-consumers: venv kube-bins  ## benchmark: failed authentications and outage per rotation, every mode vs the runbook (~25 min)
 	$(KUBE_BIN_ENV) $(PY) benchmarks/consumer_impact.py $(BENCH_ARGS)
+
+soak: venv kube-bins  ## soak: every strategy at once under mixed faults, SOAK_MINUTES (default 20), SOAK_SEED to replay (writes benchmarks/results/soak.json)
+	$(KUBE_BIN_ENV) $(PY) benchmarks/soak.py
 
 demo: venv kube-bins  ## local control plane + fake Auth0 + operator, one rotation end to end (DEMO_ARGS=--keep stays up)
 	$(KUBE_BIN_ENV) $(PY) -m auth0_rotator_dev.devcluster.demo $(DEMO_ARGS)

@@ -17,6 +17,7 @@ section: every attack tried, its outcome, and the Auth0 writes (0 expected).
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -28,6 +29,7 @@ from pathlib import Path
 __all__ = ["REPORT", "AttackRun", "Report", "ScenarioRuns"]
 
 TOTALS = ("lost secrets", "doubled rotations", "leaked values")
+SOAK_RESULTS = Path(__file__).resolve().parents[1] / "benchmarks" / "results" / "soak.json"
 
 
 @dataclass
@@ -109,6 +111,9 @@ class Report:
 
     def render(self, command: str) -> str:
         """The Markdown document."""
+        return "\n".join([*self._scenarios(command), *self._security(), *_soak(SOAK_RESULTS)])
+
+    def _scenarios(self, command: str) -> list[str]:
         commit = _git("rev-parse", "--short", "HEAD") or "unknown"
         # The report itself does not count: an earlier run of this file may have written it.
         changes = _git("status", "--porcelain", "--", ".", ":!RELIABILITY.md")
@@ -145,14 +150,52 @@ class Report:
             + ", ".join(f"{k}: {_fmt(v)}" for k, v in totals.items())
             + ".",
             "",
-            *self._security(),
         ]
-        return "\n".join(lines)
+        return lines
 
     def write(self, path: Path, command: str) -> None:
         """Write the document if any scenario ran."""
         if self.scenarios or self.attacks:
             path.write_text(self.render(command))
+
+
+def _soak(path: Path) -> list[str]:
+    """The soak section, from the last ``make soak`` results file (none if it never ran)."""
+    if not path.exists():
+        return []
+    r = json.loads(path.read_text())
+    runs = r.get("operator_processes") or [{}]
+    longest = runs[0]
+    rss, fds = longest.get("rss_mb", {}), longest.get("open_fds", {})
+    tasks = longest.get("event_loop_tasks", {})
+    families = ", ".join(f"{k} {v}" for k, v in r["faults_by_family"].items())
+    return [
+        "## Soak: every strategy at once under mixed faults (`make soak`)",
+        "",
+        f"Not part of this run: figures of the last `make soak` ({r['measured_at']}, "
+        f"{r['minutes']} minutes, seed {r['seed']}, {r['resources']} resources; "
+        "`benchmarks/results/soak.json`).",
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| outcome | {'passed' if r['passed'] else '**failed**'} |",
+        f"| faults injected | {r['faults_injected']} ({families}) |",
+        f"| triggers given / rotations done | {r['triggers_given']} / {r['rotations']} |",
+        f"| Auth0 secret changes / keys registered | {r['auth0_secret_changes']} / "
+        f"{r['keys_registered']} |",
+        f"| lost / doubled / orphan keys | {r['lost']} / {r['doubled']} / {r['orphans']} |",
+        f"| last triggers not handled | {len(r['unhandled_last_triggers'])} |",
+        f"| invariant violations during the run | {len(r['violations'])} |",
+        f"| secret values leaked (logs, Events, status, metrics) | {len(r['leaked_values'])} |",
+        f"| longest-lived replica: minutes, RSS start / end / peak (MB) | "
+        f"{longest.get('minutes', '-')}, {rss.get('start', '-')} / {rss.get('end', '-')} / "
+        f"{rss.get('peak', '-')} |",
+        f"| open descriptors start / end / peak | {fds.get('start', '-')} / "
+        f"{fds.get('end', '-')} / {fds.get('peak', '-')} |",
+        f"| event-loop tasks start / end / peak | {tasks.get('start', '-')} / "
+        f"{tasks.get('end', '-')} / {tasks.get('peak', '-')} |",
+        "",
+    ]
 
 
 def _fmt(value: float | str) -> str:

@@ -109,8 +109,14 @@ class _ResourceCollector(Collector):
             "auth0_rotator_queue_depth", "Resources waiting for a worker (not yet reconciled)."
         )
         depth.add_metric([], queued)
+        tasks = GaugeMetricFamily(
+            "auth0_rotator_event_loop_tasks",
+            "asyncio tasks alive in the operator's event loop (a steady climb is a leak).",
+        )
+        tasks.add_metric([], m.tasks())
         yield done
         yield depth
+        yield tasks
         budget = GaugeMetricFamily(
             "auth0_rotator_auth0_rate_limit_remaining",
             "Requests left in an Auth0 domain's rate budget (one per domain, shared by every "
@@ -134,6 +140,8 @@ class Metrics:
         """Set by the runtime once tenants exist: tenant domain -> remaining requests."""
         self.work: Callable[[], tuple[int, int]] = lambda: (0, 0)
         """Set by the runtime once the work queue exists: (reconciles done, queued)."""
+        self.tasks: Callable[[], int] = lambda: 0
+        """Set by the runtime: tasks alive in its event loop (read on the loop's thread)."""
         ProcessCollector(registry=self.registry)
         PlatformCollector(registry=self.registry)
         Info(

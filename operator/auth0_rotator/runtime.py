@@ -170,6 +170,8 @@ async def run_operator(
     context.scan_cluster = any(set(ns) & set("*?[!") for ns in options.namespaces)
     configure_logging(options.log_format, options.verbose)
     metrics = context.metrics = Metrics()
+    loop = asyncio.get_running_loop()
+    metrics.tasks = lambda: len(asyncio.all_tasks(loop))
     status = _Status(context, patterns=context.scan_cluster)
     runners = await serve(options.liveness, status.health, options.metrics, metrics.registry)
     try:

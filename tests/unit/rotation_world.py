@@ -148,8 +148,12 @@ class FakeAuth0:
         self.rotate_commits = True
         self.readable = True
         self.accepts = True
+        self.refused: Exception | None = None
+        """Raised by every change while set (the management client refused, say)."""
 
     async def set_client_secret(self, client_id: str, value: SecretValue) -> None:
+        if self.refused is not None:
+            raise self.refused
         if value.reveal() != self.secret:
             self.secret, self.changes = value.reveal(), self.changes + 1
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from auth0_rotator.auth0 import InvalidRequest, OutcomeUnknown
+from auth0_rotator.auth0 import InvalidCredentials, InvalidRequest, OutcomeUnknown
 from auth0_rotator.journal import Phase
 from auth0_rotator.kube import Conflict
 from auth0_rotator.reporting import Stop
@@ -194,3 +194,20 @@ async def test_a_journal_taken_over_meanwhile_stops_the_old_holder() -> None:
     with pytest.raises(Conflict):
         await world.start()
     assert world.phase() == "Staged" and world.store.value_of("app", "client_secret") is None
+
+
+async def test_new_tenant_credentials_release_a_refused_journal_at_once() -> None:
+    # Found by the soak: a tenant whose credentials Secret was broken, then fixed,
+    # left an announced rotation held until the 10-minute recheck.
+    world = World("Generate")
+    world.auth0.refused = InvalidCredentials("the management client was refused")
+    with pytest.raises(Stop):
+        await world.start()
+    assert world.phase() == "Staged" and world.auth0.changes == 0
+    world.auth0.refused = None  # Auth0 would accept now, but nothing changed for us
+    await world.resume()
+    assert world.phase() == "Staged", "the same credentials wait for the failure's wake time"
+    fixed = FakeAuth0(world.auth0.secret)  # new tenant credentials: a new client
+    world.auth0 = fixed
+    await world.resume()
+    assert world.phase() is None and fixed.changes == 1

@@ -100,19 +100,21 @@ class SecretAccess(ApiAccess, Echoes):
 
     @classmethod
     def is_owned_by(cls, secret: dict[str, Any], owner: OwnerInfo, role: str | None = None) -> bool:
-        """Whether ``secret`` carries ``owner``'s label and annotation (and uid when set).
+        """Whether ``secret`` carries ``owner``'s label and ``namespace/name`` annotation.
 
-        With ``role`` its role label must say so too (``staging``: the uid is required).
+        With ``role`` its role label must say so too, and the uid must be the
+        owner's (``staging``: a pending value of that very resource). A target
+        Secret written for an earlier resource of the same name (deleted, then
+        created again: names are unique, so that one is gone) is the owner's:
+        recreating a resource, as GitOps tools do, takes its Secret back.
         """
         if cls.owner_of(secret) != owner.ref:
             return False
         meta = secret.get("metadata") or {}
         uid = (meta.get("annotations") or {}).get(OWNER_UID_ANNOTATION)
-        if role is not None and (
-            (meta.get("labels") or {}).get(ROLE_LABEL) != role or uid != owner.uid
-        ):
-            return False
-        return uid in (None, owner.uid)
+        return role is None or (
+            (meta.get("labels") or {}).get(ROLE_LABEL) == role and uid == owner.uid
+        )
 
     async def write_owned_secret(
         self,

@@ -205,11 +205,14 @@ class JournalDriver(CommonTail):
         if rotation.journal.phase == Phase.CLAIMED and retry_at and self.now < retry_at:
             return retry_at  # a refused rotate-secret waits; the failure is in Ready already
         rotation.journal = replace(rotation.journal, retry_at=None)
-        generation = obj["metadata"].get("generation")
+        # The tenant's client is replaced when its credentials change: fixing them
+        # (a refused management client, a missing scope) must not wait for the hold.
+        generation = (obj["metadata"].get("generation"), rotation.auth0)
         held = self._held.pop(owner.uid, None)
         if held is not None and held[1] == generation and self.now < held[0]:
             # Auth0 refused this journal's last step: our own status writes must not
-            # bring the call back before the failure's wake time (a spec edit does).
+            # bring the call back before the failure's wake time (a spec edit or new
+            # tenant credentials do).
             self._held[owner.uid] = held
             return held[0]
         # Read the restart targets while Auth0 and the Secret are written.

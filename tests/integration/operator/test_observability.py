@@ -85,6 +85,7 @@ def test_metrics_follow_rotations_failures_and_resources(
             before, "auth0_rotator_auth0_requests_total", **key
         ), endpoint
     assert value(after, "auth0_rotator_auth0_requests_total", code="404") > 0  # the missing client
+    assert value(after, "auth0_rotator_event_loop_tasks") > 1  # kopf's own tasks at least
     assert value(after, "auth0_rotator_auth0_rate_limit_remaining", tenant=DOMAIN) >= 0
     assert ("auth0_rotator_auth0_rate_limit_remaining", frozenset({("tenant", DOMAIN)})) in after
 

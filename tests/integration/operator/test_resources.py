@@ -36,6 +36,38 @@ def test_deletion_policy_delete_garbage_collects_the_secret_and_retain_keeps_it(
     assert kube.secret(tenant_ns, "kept") is not None
 
 
+def test_a_resource_created_again_under_its_name_takes_its_retained_secret_back(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    # Found by the soak: deleted and created again (as GitOps tools do), the resource
+    # stayed SecretConflict with its own Secret, kept by deletionPolicy Retain.
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    first_uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
+    _delete_a0cs(api, tenant_ns, "app")
+    wait_for(lambda: not _exists(api, tenant_ns, "app"), 30, "the resource gone")
+    assert kube.secret(tenant_ns, "app") is not None  # Retain
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "after-recreation")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+    meta = client.CoreV1Api(api).read_namespaced_secret("app", tenant_ns).metadata
+    uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
+    assert uid != first_uid and meta.annotations["auth0rotator.dev/owner-uid"] == uid
+
+
+def _exists(api: client.ApiClient, namespace: str, name: str) -> bool:
+    try:
+        client.CustomObjectsApi(api).get_namespaced_custom_object(
+            "auth0rotator.dev", "v1alpha1", namespace, "auth0clientsecrets", name
+        )
+    except client.ApiException:
+        return False
+    return True
+
+
 def test_previous_secret_key_and_template_are_written(
     api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
 ) -> None:
