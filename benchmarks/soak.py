@@ -502,21 +502,33 @@ class Soak:
         return sorted(place for place, text in places.items() for v in values if v in text)
 
     def _memory(self) -> list[dict[str, Any]]:
-        """Per operator process: lifetime, RSS start/end/peak (MB), descriptors start/end."""
+        """Per operator process: lifetime; RSS (MB), descriptors and tasks over it.
+
+        ``warm`` is the sample a quarter into the process's life (after its
+        start-up and the first rotations), the baseline a leak grows from.
+        """
         runs = []
         for pid, samples in self.samples.items():
-            if len(samples) < 2:
+            if len(samples) < 4:
                 continue
+            warm = samples[len(samples) // 4]
+
+            def series(
+                k: int, scale: float = 1.0, s: list[Any] = samples, w: Any = warm
+            ) -> dict[str, float]:
+                return {
+                    "start": round(s[0][k] / scale, 1),
+                    "warm": round(w[k] / scale, 1),
+                    "end": round(s[-1][k] / scale, 1),
+                    "peak": round(max(x[k] for x in s) / scale, 1),
+                }
+
             runs.append({
                 "identity": self.incarnations.get(pid, "?"),
                 "minutes": round((samples[-1][0] - samples[0][0]) / 60, 1),
-                "rss_mb": {"start": round(samples[0][1] / 1024, 1),
-                           "end": round(samples[-1][1] / 1024, 1),
-                           "peak": round(max(s[1] for s in samples) / 1024, 1)},
-                "open_fds": {"start": samples[0][2], "end": samples[-1][2],
-                             "peak": max(s[2] for s in samples)},
-                "event_loop_tasks": {"start": samples[0][3], "end": samples[-1][3],
-                                     "peak": max(s[3] for s in samples)},
+                "rss_mb": series(1, 1024),
+                "open_fds": series(2),
+                "event_loop_tasks": series(3),
             })  # fmt: skip
         return sorted(runs, key=lambda run: -run["minutes"])
 

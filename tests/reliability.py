@@ -180,22 +180,26 @@ def _soak(path: Path) -> list[str]:
         "|---|---|",
         f"| outcome | {'passed' if r['passed'] else '**failed**'} |",
         f"| faults injected | {r['faults_injected']} ({families}) |",
-        f"| triggers given / rotations done | {r['triggers_given']} / {r['rotations']} |",
+        f"| triggers given (annotations, spec changes, drifts) / rotations done (schedules "
+        f"included) | {r['triggers_given']} / {r['rotations']} |",
         f"| Auth0 secret changes / keys registered | {r['auth0_secret_changes']} / "
         f"{r['keys_registered']} |",
         f"| lost / doubled / orphan keys | {r['lost']} / {r['doubled']} / {r['orphans']} |",
         f"| last triggers not handled | {len(r['unhandled_last_triggers'])} |",
         f"| invariant violations during the run | {len(r['violations'])} |",
         f"| secret values leaked (logs, Events, status, metrics) | {len(r['leaked_values'])} |",
-        f"| longest-lived replica: minutes, RSS start / end / peak (MB) | "
-        f"{longest.get('minutes', '-')}, {rss.get('start', '-')} / {rss.get('end', '-')} / "
-        f"{rss.get('peak', '-')} |",
-        f"| open descriptors start / end / peak | {fds.get('start', '-')} / "
-        f"{fds.get('end', '-')} / {fds.get('peak', '-')} |",
-        f"| event-loop tasks start / end / peak | {tasks.get('start', '-')} / "
-        f"{tasks.get('end', '-')} / {tasks.get('peak', '-')} |",
+        f"| longest-lived replica ({longest.get('minutes', '-')} min): RSS MB start / warm / "
+        f"end / peak | {_series(rss)} |",
+        f"| its open descriptors, same points | {_series(fds)} |",
+        f"| its event-loop tasks, same points | {_series(tasks)} |",
+        f"| replica exits (by us and by themselves) | "
+        f"{', '.join(f'{k}: {v}' for k, v in r.get('operator_exits', {}).items()) or '-'} |",
         "",
     ]
+
+
+def _series(points: dict[str, float]) -> str:
+    return " / ".join(str(points.get(k, "-")) for k in ("start", "warm", "end", "peak"))
 
 
 def _fmt(value: float | str) -> str:
