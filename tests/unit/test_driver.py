@@ -211,3 +211,20 @@ async def test_new_tenant_credentials_release_a_refused_journal_at_once() -> Non
     world.auth0 = fixed
     await world.resume()
     assert world.phase() is None and fixed.changes == 1
+
+
+async def test_new_tenant_credentials_end_the_wait_of_a_refused_rotate_secret() -> None:
+    # Found by the soak: with Rotate, the refused request's persisted retryAt (10 minutes
+    # for a refused management client) outlived the fixed credentials.
+    world = World("Rotate")
+    world.auth0.rotate_commits = False
+    world.auth0.rotate_outcome = InvalidCredentials("the management client was refused")
+    with pytest.raises(Stop):
+        await world.start()
+    assert world.phase() == "Claimed" and world.store.obj["status"]["rotation"]["retryAt"]
+    await world.resume()
+    assert world.auth0.rotations == 1, "the same credentials wait for retryAt"
+    fixed = FakeAuth0(world.auth0.secret)  # new tenant credentials: a new client
+    world.auth0 = fixed
+    await world.resume()
+    assert world.phase() is None and fixed.rotations == 1 and fixed.changes == 1

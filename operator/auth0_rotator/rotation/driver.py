@@ -201,18 +201,21 @@ class JournalDriver(CommonTail):
         """
         obj, spec, owner = rotation.obj, rotation.spec, rotation.owner
         logs.rotation.set(rotation.journal.id or None)  # reset by the controller
-        retry_at = rotation.journal.retry_at
-        if rotation.journal.phase == Phase.CLAIMED and retry_at and self.now < retry_at:
-            return retry_at  # a refused rotate-secret waits; the failure is in Ready already
-        rotation.journal = replace(rotation.journal, retry_at=None)
-        # The tenant's client is replaced when its credentials change: fixing them
-        # (a refused management client, a missing scope) must not wait for the hold.
+        # A refusal by Auth0 holds the journal until the failure's wake time (and a
+        # refused rotate-secret until its persisted retryAt), against our own status
+        # writes bringing the call back; a spec edit or new tenant credentials (the
+        # tenant's client is replaced when they change) end the hold at once.
         generation = (obj["metadata"].get("generation"), rotation.auth0)
         held = self._held.pop(owner.uid, None)
-        if held is not None and held[1] == generation and self.now < held[0]:
-            # Auth0 refused this journal's last step: our own status writes must not
-            # bring the call back before the failure's wake time (a spec edit or new
-            # tenant credentials do).
+        changed = held is not None and held[1] != generation
+        retry_at = rotation.journal.retry_at
+        waiting = rotation.journal.phase == Phase.CLAIMED and retry_at and self.now < retry_at
+        if waiting and retry_at and not changed:
+            if held is not None:
+                self._held[owner.uid] = held
+            return retry_at  # the failure is in Ready already
+        rotation.journal = replace(rotation.journal, retry_at=None)
+        if held is not None and not changed and self.now < held[0]:
             self._held[owner.uid] = held
             return held[0]
         # Read the restart targets while Auth0 and the Secret are written.
