@@ -139,4 +139,8 @@ def test_announce_changes_no_spec_hash_and_is_refused_with_other_strategies() ->
 
     with pytest.raises(SpecError, match=r"spec\.announce"):
         parse(announce=True, strategy="Rotate")
+    # A next key that names the current one would overwrite it before Auth0 switches.
+    with pytest.raises(SpecError, match="distinct"):
+        parse(announce=True, keys={"nextClientSecret": "client_secret"})
+    assert parse(keys={"nextClientSecret": "client_secret"}).rotation_strategy == "Generate"
     assert Phase.ANNOUNCED.value == "Announced"
