@@ -87,36 +87,38 @@ class AnnounceStory(Story):
             "annotate", "-n", self.namespace, "a0cs", NAME,
             f"auth0rotator.dev/rotate={request}", "--overwrite", show=True,
         )  # fmt: skip
-        phase, keys, failed = "", "", {"fallback": 0, "plain": 0}
+        keys, failed = "", {"fallback": 0, "plain": 0}
         asked = 0
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = self._status()
-            journal = status.get("rotation") or {}
-            if journal.get("phase", "") != phase:
-                phase = journal.get("phase", "")
-                if phase:
+        follower = self._follow()
+        try:
+            while time.monotonic() < deadline:
+                status, phases = self._status_and_phases(follower)
+                for phase in phases:
                     self.say.detail(f"journal phase {phase} persisted")
-            data = self._data()
-            shown = ", ".join(
-                f"{k} {fingerprint(v)}" for k, v in sorted(data.items()) if "secret" in k
-            )
-            if shown != keys:
-                keys = shown
-                self.say.detail(f"Secret {SECRET}: {shown}")
-            for uid in self._pods():
-                current, upcoming = self.held.setdefault(
-                    uid, (data["client_secret"], data.get("next_client_secret"))
+                journal = status.get("rotation") or {}
+                data = self._data()
+                shown = ", ".join(
+                    f"{k} {fingerprint(v)}" for k, v in sorted(data.items()) if "secret" in k
                 )
-                asked += 1
-                if not self._accepted(current):
-                    failed["plain"] += 1
-                    failed["fallback"] += not self._accepted(upcoming)
-            if status.get("lastRotateRequest") == request and not journal:
-                break
-            time.sleep(0.05)
-        else:
-            raise DemoError("the announced rotation did not finish within 120s")
+                if shown != keys:
+                    keys = shown
+                    self.say.detail(f"Secret {SECRET}: {shown}")
+                for uid in self._pods():
+                    current, upcoming = self.held.setdefault(
+                        uid, (data["client_secret"], data.get("next_client_secret"))
+                    )
+                    asked += 1
+                    if not self._accepted(current):
+                        failed["plain"] += 1
+                        failed["fallback"] += not self._accepted(upcoming)
+                if status.get("lastRotateRequest") == request and not journal:
+                    break
+                time.sleep(0.05)
+            else:
+                raise DemoError("the announced rotation did not finish within 120s")
+        finally:
+            follower.close()
         self._summarise(started, asked, failed)
 
     def _summarise(self, started: float, asked: int, failed: dict[str, int]) -> None:

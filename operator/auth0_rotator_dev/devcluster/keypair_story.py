@@ -2,8 +2,8 @@
 
 After the client-secret story, the demo applies ``examples/keypair.yaml``
 (strategy ``KeyPair`` for ``payments-api``), lets creation register a first
-key, then forces a rotation and follows it every 50 ms: the journal's phases,
-the keys Auth0 has enabled (two during the rollout), what ``/oauth/token``
+key, then forces a rotation and follows it: every journal phase (from a watch),
+and every 50 ms the keys Auth0 has enabled (two during the rollout), what ``/oauth/token``
 answers a consumer holding the old key and one holding the new key, the
 Deployment rolling, and the old key's deletion. It prints two timings: from
 the annotation to the old key's deletion, and from the rollout's end (as seen
@@ -125,38 +125,43 @@ class KeyPairStory(Story):
         phase, enabled, settled_at, complete_at = "", [self._enabled()], 0.0, 0.0
         refused_old = asked_old = 0
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            status = self._status()
-            journal = status.get("rotation") or {}
-            if journal.get("phase", "") != phase:
-                phase = journal.get("phase", "")
-                if phase:
+        follower = self._follow()
+        try:
+            while time.monotonic() < deadline:
+                # Auth0 first, the status second: a phase persisted before Auth0 changed is
+                # then printed before that change (phases come from a watch, every one).
+                now_enabled = self._enabled()
+                status, phases = self._status_and_phases(follower)
+                for phase in phases:
                     self.say.detail(f"journal phase {phase} persisted")
-            now_enabled = self._enabled()
-            if now_enabled != enabled[-1]:
-                enabled.append(now_enabled)
-                self.say.detail(f"Auth0: {len(now_enabled)} key(s) enabled: {now_enabled}")
-                new = self._private_key()
-                if len(now_enabled) == 2 and new is not None:
-                    self.say.detail(f"old key: {self._token(old)}; new key: {self._token(new)}")
-            revision = str(status.get("restartRevision") or "")
-            if not settled_at and phase == "RollingOut" and self._settled(revision):
-                settled_at = time.monotonic()
-            rollout: dict[str, Any] = next(
-                (c for c in status.get("conditions") or [] if c["type"] == "RolloutComplete"),
-                {},
-            )
-            if settled_at and not complete_at and rollout.get("status") == "True":
-                complete_at = time.monotonic()
-            if not settled_at:
-                # A consumer whose pod still runs the old key keeps asking.
-                asked_old += 1
-                refused_old += self._token(old).startswith("refused")
-            if status.get("lastRotateRequest") == request and not journal:
-                break
-            time.sleep(0.05)
-        else:
-            raise DemoError("the KeyPair rotation did not finish within 120s")
+                journal = status.get("rotation") or {}
+                phase = journal.get("phase", "")
+                if now_enabled != enabled[-1]:
+                    enabled.append(now_enabled)
+                    self.say.detail(f"Auth0: {len(now_enabled)} key(s) enabled: {now_enabled}")
+                    new = self._private_key()
+                    if len(now_enabled) == 2 and new is not None:
+                        self.say.detail(f"old key: {self._token(old)}; new key: {self._token(new)}")
+                revision = str(status.get("restartRevision") or "")
+                if not settled_at and phase == "RollingOut" and self._settled(revision):
+                    settled_at = time.monotonic()
+                rollout: dict[str, Any] = next(
+                    (c for c in status.get("conditions") or [] if c["type"] == "RolloutComplete"),
+                    {},
+                )
+                if settled_at and not complete_at and rollout.get("status") == "True":
+                    complete_at = time.monotonic()
+                if not settled_at:
+                    # A consumer whose pod still runs the old key keeps asking.
+                    asked_old += 1
+                    refused_old += self._token(old).startswith("refused")
+                if status.get("lastRotateRequest") == request and not journal:
+                    break
+                time.sleep(0.05)
+            else:
+                raise DemoError("the KeyPair rotation did not finish within 120s")
+        finally:
+            follower.close()
         self._summarise(old, started, settled_at, complete_at, (asked_old, refused_old))
 
     def _summarise(
