@@ -16,6 +16,7 @@ import pytest
 
 from auth0_rotator.journal import Phase
 from auth0_rotator.keypairs import generate_private_key, public_key_pem
+from auth0_rotator.kube import OwnerInfo
 from auth0_rotator.reporting import Stop
 from auth0_rotator.rotation import driver as driver_module
 from auth0_rotator.rotation import keypair as keypair_module
@@ -196,3 +197,45 @@ async def test_a_new_key_detached_by_someone_during_the_rollout_is_enabled_again
     await world.start()
     (new,) = auth0.credentials.values()
     assert auth0.enabled == [new.id]  # the key the Secret holds, and only it
+
+
+async def test_created_again_after_a_delete_mid_rotation_it_retires_the_earlier_keys() -> None:
+    """The soak's bug 4: the earlier resource left two enabled keys; not ``CredentialLimit``.
+
+    Deleted during its rollout (both keys enabled, the Secret holding the new
+    one) and created again: the Secret is taken back, so are the earlier
+    resource's keys. The one the Secret does not hold is detached first, and
+    every key of the earlier resource is gone once the new rotation closes.
+    """
+    earlier = OwnerInfo("ns", "app", "uid-0")
+    older, newer, left = (
+        _credential(i, f"auth0-rotator/uid-0/2026110{n}000000-aaaa")
+        for n, i in enumerate(("cred_older", "cred_newer", "cred_left"), start=1)
+    )
+    world, auth0 = _world(older, newer, left)
+    auth0.enabled = ["cred_older", "cred_newer"]
+    await world.store.write_owned_secret(
+        earlier,
+        "app",
+        {"private_key": FIRST, "key_id": newer.kid},
+        labels={},
+        annotations={},
+    )
+    await world.start()
+    (new,) = auth0.credentials.values()
+    assert new.name.startswith(credential_prefix(OWNER)) and auth0.enabled == [new.id]
+    assert world.store.value_of("app", "key_id") == new.kid
+    assert world.phase() is None and _ready(world)["reason"] == "Rotated"
+
+
+async def test_two_enabled_keys_of_this_resource_itself_still_stop_at_the_limit() -> None:
+    """Only an earlier resource's stale key is detached on its own; ours needs a human."""
+    world, auth0 = _world(_credential("cred_a", OURS), _credential("cred_b", OURS + "b"))
+    await world.store.write_owned_secret(
+        OWNER, "app", {"private_key": FIRST, "key_id": "kid-cred_b"}, labels={}, annotations={}
+    )
+    with pytest.raises(Stop):
+        await world.start()
+    ready = _ready(world)
+    assert ready["reason"] == "CredentialLimit" and "Both were registered" in ready["message"]
+    assert auth0.enabled == ["cred_a", "cred_b"] and auth0.registrations == 0

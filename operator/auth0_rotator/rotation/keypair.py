@@ -11,6 +11,10 @@ Secret write):
     (else ``CredentialLimit``: nothing is changed, nothing of anyone else is
     ever detached); note which enabled credentials this rotation retires
     (those it registered earlier, and ``spec.keyPair.adoptCredentialIds``);
+    a resource created again under the name of one deleted mid-rotation takes
+    its Secret back, and with it that earlier resource's keys: they are
+    retired too, and when both enabled keys are that resource's, the one the
+    Secret does not hold is detached first (its rollout was never finished);
     generate the key pair off the event loop and stage the private key;
     persist ``Staged``.
 ``Staged``
@@ -36,12 +40,14 @@ Secret write):
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import Mapping
 
 from auth0_rotator.auth0 import Credential, OutcomeUnknown
 from auth0_rotator.journal import Phase
 from auth0_rotator.keypairs import generate_private_key, public_key_pem
-from auth0_rotator.kube import OwnerInfo
+from auth0_rotator.kube import KubeStore, OwnerInfo
+from auth0_rotator.labels import OWNER_UID_ANNOTATION
 from auth0_rotator.model import ClientSecretSpec
 from auth0_rotator.rotation.crash import reached
 from auth0_rotator.rotation.gate import wait_for_rollout
@@ -87,18 +93,56 @@ async def _enabled(rotation: Rotation, services: Services) -> list[str]:
     return list(methods.enabled or ())
 
 
+def _earlier_prefix(rotation: Rotation) -> str | None:
+    """The credential prefix of an earlier resource of this name whose Secret this one holds.
+
+    Names are unique, so that resource is gone (deleted, perhaps mid-rotation,
+    and created again, as GitOps tools do): its keys are this resource's now.
+    """
+    secret = rotation.secret
+    if secret is None or not KubeStore.is_owned_by(secret, rotation.owner):
+        return None
+    uid = ((secret.get("metadata") or {}).get("annotations") or {}).get(OWNER_UID_ANNOTATION)
+    if not uid or uid == rotation.owner.uid:
+        return None
+    return f"auth0-rotator/{uid}/"
+
+
+def _held_credential(rotation: Rotation, known: Mapping[str, Credential]) -> str | None:
+    """The credential whose kid the target Secret names (``keys.keyId``), if any."""
+    key = rotation.spec.keys.key_id
+    raw = ((rotation.secret or {}).get("data") or {}).get(key) if key else None
+    if not raw:
+        return None
+    kid = base64.b64decode(raw).decode(errors="replace")
+    return next((i for i, c in known.items() if c.kid == kid), None)
+
+
 async def _prepare(rotation: Rotation, services: Services) -> Next:
     """``Claimed``: check the client can take a second key; generate and stage it."""
     spec, auth0, journal = rotation.spec, rotation.auth0, rotation.journal
     enabled = await _enabled(rotation, services)
     known = {c.id: c for c in await auth0.list_credentials(spec.client_id)}
-    prefix = credential_prefix(rotation.owner)
+    earlier = _earlier_prefix(rotation)
+    ours = (credential_prefix(rotation.owner), *([earlier] if earlier else []))
     retiring = tuple(
         i
         for i in enabled
         if i in spec.key_pair.adopt_credential_ids
-        or (i in known and known[i].name.startswith(prefix))
+        or (i in known and known[i].name.startswith(ours))
     )
+    if earlier:
+        # The earlier resource's keys left detached are retired (deleted) too.
+        retiring += tuple(
+            i for i, c in known.items() if i not in enabled and c.name.startswith(earlier)
+        )
+        held = _held_credential(rotation, known)
+        stale = [
+            i for i in enabled if i != held and i in known and known[i].name.startswith(earlier)
+        ]
+        if held in enabled and stale and len(enabled) >= MAX_ENABLED:
+            enabled = [i for i in enabled if i not in stale]
+            await auth0.set_enabled_credentials(spec.client_id, enabled)
     if len(enabled) >= MAX_ENABLED:
         await services.fail(
             rotation, "CredentialLimit", _limit(rotation, enabled, retiring), retry=False
