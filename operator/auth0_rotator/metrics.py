@@ -5,9 +5,11 @@ global one), so several operators can run in one test process. Labels are
 bounded: resource names, tenant domains, Auth0 endpoint names, HTTP codes,
 triggers and condition reasons, never a secret or a value-derived string.
 
-Per-resource series (timestamps, secret age, Ready reason) are computed at
-scrape time from what the watch last showed of each Auth0ClientSecret, and
-disappear with the resource.
+Per-resource series (timestamps, secret age, the Ready and RolloutComplete
+conditions with their reasons and transition times) are computed at scrape
+time from what the watch last showed of each Auth0ClientSecret, and disappear
+with the resource. The chart's PrometheusRule alerts on them
+(``docs/runbooks.md``).
 """
 
 from __future__ import annotations
@@ -35,12 +37,25 @@ __all__ = ["Metrics", "ResourceView"]
 
 
 @dataclass(frozen=True)
+class Condition:
+    """One condition of a resource, as the metrics show it."""
+
+    status: str
+    reason: str
+    since: float | None
+    """Its ``lastTransitionTime`` (Unix time): when ``status`` last changed."""
+
+
+@dataclass(frozen=True)
 class ResourceView:
     """What the metrics need of one Auth0ClientSecret's status."""
 
     ready_reason: str
     last_rotation: float | None
     next_rotation: float | None
+    ready: Condition | None = None
+    rollout: Condition | None = None
+    """``RolloutComplete``; ``None`` for a resource without restart targets."""
 
 
 def _stamp(value: object) -> float | None:
@@ -48,16 +63,47 @@ def _stamp(value: object) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
+def _condition(conditions: object, ctype: str) -> Condition | None:
+    if not isinstance(conditions, list):
+        return None
+    for c in conditions:
+        if isinstance(c, dict) and c.get("type") == ctype:
+            return Condition(
+                str(c.get("status") or "Unknown"),
+                str(c.get("reason") or "Unknown"),
+                _stamp(c.get("lastTransitionTime")),
+            )
+    return None
+
+
 def view_of(status: dict[str, object]) -> ResourceView:
     """The metric-relevant part of a status (tolerates anything missing)."""
     conditions = status.get("conditions")
-    reason = "Unknown"
-    if isinstance(conditions, list):
-        for condition in conditions:
-            if isinstance(condition, dict) and condition.get("type") == "Ready":
-                reason = str(condition.get("reason") or "Unknown")
+    ready = _condition(conditions, "Ready")
     return ResourceView(
-        reason, _stamp(status.get("lastRotationTime")), _stamp(status.get("nextRotationTime"))
+        ready.reason if ready is not None else "Unknown",
+        _stamp(status.get("lastRotationTime")),
+        _stamp(status.get("nextRotationTime")),
+        ready,
+        _condition(conditions, "RolloutComplete"),
+    )
+
+
+def _condition_series(name: str, what: str) -> tuple[GaugeMetricFamily, GaugeMetricFamily]:
+    """A condition's 1/0 gauge (with its reason) and its transition time, per resource."""
+    return (
+        GaugeMetricFamily(
+            f"auth0_rotator_resource_{name}",
+            f"1 if the {what} condition of an Auth0ClientSecret is True, else 0 "
+            "(False or Unknown); reason: the condition's reason.",
+            labels=["namespace", "name", "reason"],
+        ),
+        GaugeMetricFamily(
+            f"auth0_rotator_resource_{name}_transition_timestamp_seconds",
+            f"When the {what} condition last changed status (Unix time): how long it has "
+            "been False is time() minus this.",
+            labels=["namespace", "name"],
+        ),
     )
 
 
@@ -88,9 +134,20 @@ class _ResourceCollector(Collector):
             "Auth0ClientSecrets seen by this operator, by the reason of their Ready condition.",
             labels=["ready_reason"],
         )
+        ready, ready_since = _condition_series("ready", "Ready")
+        rollout, rollout_since = _condition_series("rollout_complete", "RolloutComplete")
         counts: dict[str, int] = {}
         for (namespace, name), view in sorted(m.resources.items()):
             counts[view.ready_reason] = counts.get(view.ready_reason, 0) + 1
+            for condition, gauge, since in (
+                (view.ready, ready, ready_since),
+                (view.rollout, rollout, rollout_since),
+            ):
+                if condition is not None:
+                    ok = 1.0 if condition.status == "True" else 0.0
+                    gauge.add_metric([namespace, name, condition.reason], ok)
+                    if condition.since is not None:
+                        since.add_metric([namespace, name], condition.since)
             if view.last_rotation is not None:
                 last.add_metric([namespace, name], view.last_rotation)
                 age.add_metric([namespace, name], max(now - view.last_rotation, 0.0))
@@ -98,7 +155,7 @@ class _ResourceCollector(Collector):
                 nxt.add_metric([namespace, name], view.next_rotation)
         for reason, count in sorted(counts.items()):
             by_reason.add_metric([reason], count)
-        yield from (last, nxt, age, by_reason)
+        yield from (last, nxt, age, by_reason, ready, ready_since, rollout, rollout_since)
         reconciles, queued = m.work()
         done = CounterMetricFamily(
             "auth0_rotator_reconciles",

@@ -134,7 +134,7 @@ class TokenEndpoint:
 
     async def _token_request_status(self, form: Mapping[str, str]) -> int:
         try:
-            answer = await self._exchange("token", "POST", "/oauth/token", data=form)
+            answer = await self._exchange("verify-token", "POST", "/oauth/token", data=form)
         except (NoAnswer, Refused):
             return 0
         return answer.status_code
