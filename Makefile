@@ -8,7 +8,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 KUBE_BIN_ENV := AUTH0_ROTATOR_KUBE_BIN="$$(hack/kube-bins.sh --print)"
 
-.PHONY: help venv lint kube-bins test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst bench-consumers soak
+.PHONY: help venv lint kube-bins promtool test unit demo cluster-up cluster-env cluster-down bench-auth0 bench-latency bench-scale bench-burst bench-consumers soak
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -29,10 +29,13 @@ lint: venv  ## ruff (lint + format check) and mypy
 kube-bins:  ## build the local Kubernetes binaries (cached outside the repo)
 	hack/kube-bins.sh >/dev/null
 
+promtool:  ## build promtool for the alert rule tests (cached outside the repo)
+	hack/promtool.sh >/dev/null
+
 unit: venv  ## unit tests only (no control plane)
 	$(PY) -m pytest tests/unit
 
-test: lint kube-bins  ## everything CI runs: lint, build, all tests
+test: lint kube-bins promtool  ## everything CI runs: lint, build, all tests
 	$(KUBE_BIN_ENV) $(PY) -m pytest
 
 bench-auth0: venv  ## benchmark: 300 secret changes vs a 10 req/s fake tenant (writes benchmarks/results/)

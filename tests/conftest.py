@@ -3,7 +3,8 @@
 Integration tests (``tests/integration``) get a real kube-apiserver, etcd,
 controller-manager, scheduler and kwok nodes on 127.0.0.1. The binaries come
 from ``$AUTH0_ROTATOR_KUBE_BIN`` or, if unset, from ``hack/kube-bins.sh``
-(which builds them on first use).
+(which builds them on first use); promtool, for the alert rule tests, from
+``$AUTH0_ROTATOR_PROMTOOL`` or ``hack/promtool.sh``.
 """
 
 from __future__ import annotations
@@ -82,6 +83,24 @@ def _kube_bin_dir() -> Path:
         text=True,
     )
     return Path(out.stdout.strip().splitlines()[-1])
+
+
+PROMTOOL_ENV = "AUTH0_ROTATOR_PROMTOOL"
+
+
+@pytest.fixture(scope="session")
+def promtool() -> Path:
+    """Promtool from ``$AUTH0_ROTATOR_PROMTOOL`` or ``hack/promtool.sh`` (built on first use)."""
+    value = os.environ.get(PROMTOOL_ENV)
+    if not value:
+        out = subprocess.run(
+            ["bash", str(REPO / "hack" / "promtool.sh")], check=True, capture_output=True, text=True
+        )
+        value = out.stdout.strip().splitlines()[-1]
+    path = Path(value)
+    if not path.is_file():
+        pytest.fail(f"{path} is missing; run `hack/promtool.sh` to build it")
+    return path
 
 
 def _processes_in(directory: Path) -> list[int]:

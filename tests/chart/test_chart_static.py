@@ -472,6 +472,8 @@ def test_ha_values_run_two_replicas_with_a_pdb_and_a_service_monitor(
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
     assert monitor["metadata"]["labels"]["release"] == "prometheus"
     assert monitor["spec"]["endpoints"][0]["port"] == "metrics"
+    # Per-resource series keep their own namespace label (the alerts name the resource).
+    assert monitor["spec"]["endpoints"][0]["honorLabels"] is True
     service_labels = one(ha_objects, "Service")["metadata"]["labels"]
     assert monitor["spec"]["selector"]["matchLabels"].items() <= service_labels.items()
     spread = deployment["spec"]["template"]["spec"]["topologySpreadConstraints"]

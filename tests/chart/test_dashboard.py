@@ -74,3 +74,12 @@ def test_the_chart_ships_the_dashboard_only_when_asked(helm: Path) -> None:
     assert isinstance(metadata, dict) and isinstance(data, dict)
     assert metadata["labels"]["grafana_dashboard"] == "1"
     assert json.loads(data["auth0-rotator.json"]) == json.loads(DASHBOARD.read_text())
+
+
+def test_the_dashboard_links_to_the_alerts_and_their_runbooks() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    urls = [link["url"] for link in dashboard["links"]]
+    assert any("alerting/list?search=Auth0Rotator" in u for u in urls)
+    assert any(u.endswith("docs/runbooks.md") for u in urls)
+    (alerts,) = [p for p in dashboard["panels"] if "ALERTS{" in p["targets"][0]["expr"]]
+    assert 'alertname=~"Auth0Rotator.*"' in alerts["targets"][0]["expr"]

@@ -163,3 +163,42 @@ The binding subject: the operator's ServiceAccount.
   name: {{ include "auth0-rotator.serviceAccountName" . }}
   namespace: {{ .Release.Namespace }}
 {{- end }}
+
+{{/*
+The metrics Service's name (a DNS label: 63 characters with the suffix). The
+Prometheus Operator names a ServiceMonitor's job after it, so the alert rules
+select the operator's series by it.
+*/}}
+{{- define "auth0-rotator.metricsService" -}}
+{{- include "auth0-rotator.fullname" . | trunc 55 | trimSuffix "-" }}-metrics
+{{- end }}
+
+{{/*
+The PromQL label matchers of the operator's own series in the alert rules.
+*/}}
+{{- define "auth0-rotator.alertSelector" -}}
+{{- .Values.prometheusRule.selector | default (printf "job=%q" (include "auth0-rotator.metricsService" .)) }}
+{{- end }}
+
+{{/*
+One alert of the PrometheusRule: dict with ctx (the root context), alert (its
+name), cfg (its values: enabled, severity, for), expr, summary, description.
+The runbook is the section of docs/runbooks.md named after the alert.
+*/}}
+{{- define "auth0-rotator.alert" -}}
+{{- if .cfg.enabled -}}
+- alert: {{ .alert }}
+  expr: |-
+    {{- .expr | nindent 4 }}
+  for: {{ .cfg.for }}
+  labels:
+    severity: {{ .cfg.severity }}
+    {{- with .ctx.Values.prometheusRule.alertLabels }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
+  annotations:
+    summary: {{ .summary | quote }}
+    description: {{ .description | quote }}
+    runbook_url: {{ printf "%s#%s" .ctx.Values.prometheusRule.runbookBaseURL (lower .alert) | quote }}
+{{- end }}
+{{- end }}

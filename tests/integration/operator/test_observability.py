@@ -15,7 +15,8 @@ from kubernetes import client
 from auth0_rotator.logs import HumanFormatter
 from auth0_rotator.schedule import parse_time
 from auth0_rotator_dev.devcluster import ControlPlane
-from tests.conftest import REPO
+from tests.chart.test_alert_rules import render_rule, run_promtool, write_rules
+from tests.conftest import REPO, _kube_bin_dir
 from tests.integration.operator.conftest import RunningOperator
 from tests.integration.operator.harness import (
     DOMAIN,
@@ -23,10 +24,13 @@ from tests.integration.operator.harness import (
     Kube,
     OperatorProcess,
     a0cs_body,
+    make_tenant,
     wait_for,
 )
 
 Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
+JOB = "auth0-rotator-metrics"
+"""The job label the chart's ServiceMonitor gives the series (release auth0-rotator)."""
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
@@ -79,12 +83,16 @@ def test_metrics_follow_rotations_failures_and_resources(
     )
     failures = ("auth0_rotator_failures_total", {"reason": "ClientNotFound"})
     assert value(after, failures[0], **failures[1]) >= value(before, failures[0], **failures[1]) + 1
-    for endpoint in ("token", "patch-client"):
-        key = {"tenant": DOMAIN, "endpoint": endpoint, "code": "200"}
+    # The write (200), and its verification: a token request with the new secret (the
+    # fake answers 403 once it authenticated: the client has no grant for the audience).
+    for endpoint, code in (("patch-client", "200"), ("verify-token", "403")):
+        key = {"tenant": DOMAIN, "endpoint": endpoint, "code": code}
         assert value(after, "auth0_rotator_auth0_requests_total", **key) > value(
             before, "auth0_rotator_auth0_requests_total", **key
         ), endpoint
     assert value(after, "auth0_rotator_auth0_requests_total", code="404") > 0  # the missing client
+    token = {"tenant": DOMAIN, "endpoint": "token", "code": "200"}  # the operator's own token
+    assert value(after, "auth0_rotator_auth0_requests_total", **token) > 0
     assert value(after, "auth0_rotator_event_loop_tasks") > 1  # kopf's own tasks at least
     assert value(after, "auth0_rotator_auth0_rate_limit_remaining", tenant=DOMAIN) >= 0
     assert ("auth0_rotator_auth0_rate_limit_remaining", frozenset({("tenant", DOMAIN)})) in after
@@ -110,6 +118,106 @@ def test_metrics_follow_rotations_failures_and_resources(
         return not value(now, "auth0_rotator_last_rotation_timestamp_seconds", **ref)
 
     wait_for(gone, 15, "the deleted resource's series to disappear")
+
+
+def _promtool_series(
+    samples: Samples, names: tuple[str, ...], offset: float
+) -> list[dict[str, str]]:
+    """Scraped samples as promtool input series, constant for an hour.
+
+    promtool's clock starts at 0, so timestamps are moved by ``-offset`` (the
+    moment Ready turned False becomes 0); ``job`` is what the chart's
+    ServiceMonitor adds.
+    """
+    series = []
+    for (name, labels), sample in sorted(samples.items()):
+        if name not in names:
+            continue
+        text = ",".join(f'{k}="{v}"' for k, v in sorted({*labels, ("job", JOB)}))
+        shifted = sample - offset if name.endswith("_timestamp_seconds") else sample
+        series.append({"series": f"{name}{{{text}}}", "values": f"{shifted:.0f}x60"})
+    return series
+
+
+def test_a_failing_rotation_fires_the_charts_alert_from_its_real_metrics(
+    api: client.ApiClient,
+    operator: RunningOperator,
+    tenant_ns: str,
+    kube: Kube,
+    fake_tenant: FakeTenant,
+    app_id: str,
+    promtool: Path,
+    tmp_path: Path,
+) -> None:
+    """End to end: the operator's series during a failing rotation fire the shipped rule.
+
+    A forced rotation fails (the tenant's M2M application lacks update:client_keys);
+    the scrape shows Ready=0 with the reason and since when; those very series,
+    fed to promtool with the chart's rendered PrometheusRule, fire
+    Auth0RotatorRotationFailing after notReadySeconds and not before.
+    """
+    reader = f"reader-{app_id}"
+    make_tenant(
+        api, tenant_ns, "readonly", reader, fake_tenant.create_client(reader, ["read:client_keys"])
+    )
+    kube.create(tenant_ns, a0cs_body("app", app_id, tenantRef={"name": "readonly"}))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "alert")
+    kube.wait_reason(tenant_ns, "app", "InsufficientScope")
+    ready = (
+        "auth0_rotator_resource_ready",
+        "auth0_rotator_resource_ready_transition_timestamp_seconds",
+    )
+    ref = {"namespace": tenant_ns, "name": "app"}
+
+    def failing() -> Samples | None:
+        now = scrape(operator.metrics_url)
+        seen = [k for k in now if k[0] == ready[0] and {*ref.items()} <= k[1]]
+        return now if seen and ("reason", "InsufficientScope") in seen[0][1] else None
+
+    samples = wait_for(failing, 15, "Ready=0 InsufficientScope in the metrics")
+    assert value(samples, ready[0], **ref, reason="InsufficientScope") == 0
+    since = value(samples, ready[1], **ref)
+    transition = parse_time(kube.condition(tenant_ns, "app")["lastTransitionTime"])
+    assert transition is not None and since == transition.timestamp()
+
+    rule = render_rule(_kube_bin_dir() / "helm")
+    write_rules(rule, tmp_path)
+    mine = {k: v for k, v in samples.items() if {*ref.items()} <= k[1]}
+    labels = {"severity": "warning", **ref, "reason": "InsufficientScope"}
+    fires = {"exp_labels": labels, "exp_annotations": _annotations(rule, labels)}
+    tests = {
+        "rule_files": ["rules.yaml"],
+        "evaluation_interval": "1m",
+        "tests": [{
+            "interval": "1m",
+            "input_series": _promtool_series(mine, ready, offset=since),
+            "alert_rule_test": [
+                {"eval_time": "25m", "alertname": "Auth0RotatorRotationFailing", "exp_alerts": []},
+                {"eval_time": "40m", "alertname": "Auth0RotatorRotationFailing",
+                 "exp_alerts": [fires]},
+            ],
+        }],
+    }  # fmt: skip
+    (tmp_path / "from-scrape.yaml").write_text(yaml.safe_dump(tests, sort_keys=False))
+    out = run_promtool(promtool, "test", "rules", "from-scrape.yaml", cwd=tmp_path)
+    assert "SUCCESS" in out
+    # What the note shows: the input promtool was given, and that it fired.
+    print(yaml.safe_dump(tests["tests"][0]["input_series"]), out)
+
+
+def _annotations(rule: dict[str, Any], labels: dict[str, str]) -> dict[str, str]:
+    """The rotation-failing alert's annotations as Prometheus renders them at 40 minutes."""
+    (alert,) = [
+        r for g in rule["spec"]["groups"] for r in g["rules"]
+        if r["alert"] == "Auth0RotatorRotationFailing"
+    ]  # fmt: skip
+    rendered = {}
+    for key, text in alert["annotations"].items():
+        for name, label in labels.items():
+            text = text.replace(f"{{{{ $labels.{name} }}}}", label)
+        rendered[key] = text.replace("{{ $value | humanizeDuration }}", "40m 0s")
+    return rendered
 
 
 def test_metric_names_and_labels_follow_prometheus_conventions(operator: RunningOperator) -> None:
