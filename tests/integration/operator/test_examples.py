@@ -95,6 +95,11 @@ def test_tenant_client_secret_and_deployment_then_forced_rotation(
     )
     assert out.returncode == 0, out.stdout + out.stderr
     assert "orders-api" in out.stdout and "condition met" in out.stdout
+    # The script returns once the restart targets run the new secret, not before.
+    status = kube.get(tenant_ns, "orders-api")["status"]
+    assert f"every restart target runs secret revision {status['restartRevision']}" in out.stdout
+    rollout = _condition(status, "RolloutComplete")
+    assert rollout["status"] == "True" and status["restartRevision"] in rollout["message"]
 
     status = kube.wait_ready(tenant_ns, "orders-api", reason="Rotated")
     assert _changes(fake_tenant, "orders-api-client") == before + 1
