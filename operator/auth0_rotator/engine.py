@@ -153,7 +153,7 @@ class RotationEngine:
         if state.exists and not state.owned:
             # Never overwrite a foreign Secret, and never change Auth0 for it.
             conflict = SecretConflict(
-                spec.namespace, spec.secret_name, self.store.owner_of(secret or {})
+                spec.namespace, spec.secret_name, self.store.owner_of(secret or {}), owner.ref
             )
             await self.reporter.fail(obj, "SecretConflict", str(conflict), retry=False)
         if decision.action == "resume":

@@ -21,7 +21,7 @@ from typing import Any
 from auth0_rotator.auth0 import Auth0Client, Auth0Error, InsufficientScope
 from auth0_rotator.decisions import Decision, SecretState
 from auth0_rotator.kube import UNREAD, KubeStore, OwnerInfo, SecretConflict, decode_secret
-from auth0_rotator.labels import REVISION_ANNOTATION, SECRET_KEY_ANNOTATION
+from auth0_rotator.labels import OWNER_UID_ANNOTATION, REVISION_ANNOTATION, SECRET_KEY_ANNOTATION
 from auth0_rotator.model import ClientSecretSpec, TenantSpec
 from auth0_rotator.reporting import Reporter, Stop
 from auth0_rotator.secretvalue import SecretValue
@@ -142,6 +142,13 @@ class TargetSecrets:
             # Already right (e.g. only labels were edited, or another process just
             # wrote it): adopt it as is; rewriting would look like drift to others.
             rv = str((current.get("metadata") or {}).get("resourceVersion", ""))
+            uid = ((current.get("metadata") or {}).get("annotations") or {}).get(
+                OWNER_UID_ANNOTATION
+            )
+            if uid != owner.uid:
+                # Written for an earlier resource of this name (a restore from backup, or
+                # deleted and created again): this one takes it over, data untouched.
+                rv = await self.store.take_back(owner, current)
             revision = str(
                 ((current.get("metadata") or {}).get("annotations") or {}).get(REVISION_ANNOTATION)
                 or revision

@@ -36,12 +36,20 @@ class Conflict(KubeError):
 class SecretConflict(Exception):
     """The target Secret exists and belongs to someone else."""
 
-    def __init__(self, namespace: str, name: str, owner: str | None) -> None:
-        held = f"it belongs to {owner}" if owner else "it is not managed by auth0-rotator"
-        super().__init__(
-            f"Secret {namespace}/{name} already exists and {held}; choose another "
-            "spec.secretName or delete that Secret"
-        )
+    def __init__(
+        self, namespace: str, name: str, owner: str | None, claimant: str | None = None
+    ) -> None:
+        if owner:
+            advice = f"it belongs to {owner}; choose another spec.secretName"
+        else:
+            advice = (
+                "it is not managed by auth0-rotator; choose another spec.secretName, delete "
+                "that Secret, or hand it over by labelling it "
+                "app.kubernetes.io/managed-by=auth0-rotator and annotating it "
+                f"auth0rotator.dev/owner={claimant or '<namespace>/<name>'} (keys this "
+                "resource does not write are kept)"
+            )
+        super().__init__(f"Secret {namespace}/{name} already exists and {advice}")
         self.owner = owner
 
 

@@ -181,7 +181,7 @@ class SecretAccess(ApiAccess, Echoes):
                 self._wrote_secret(owner.namespace, name, version, role)
                 return version
         if not self.is_owned_by(existing, owner):
-            raise SecretConflict(owner.namespace, name, self.owner_of(existing))
+            raise SecretConflict(owner.namespace, name, self.owner_of(existing), owner.ref)
         meta = existing.get("metadata") or {}
         previous = set(
             filter(None, ((meta.get("annotations") or {}).get(KEYS_ANNOTATION) or "").split(","))
@@ -207,6 +207,29 @@ class SecretAccess(ApiAccess, Echoes):
         # resourceVersion-checked: the new version holds nothing but this write.
         version = str(updated.metadata.resource_version)
         self._wrote_secret(owner.namespace, name, version, role)
+        return version
+
+    async def take_back(self, owner: OwnerInfo, secret: dict[str, Any]) -> str:
+        """Record ``owner``'s uid on a target Secret an earlier resource of its name wrote.
+
+        Restored from a backup, or kept (``deletionPolicy: Retain``) while the
+        resource was deleted and created again: only the uid annotation changes,
+        resourceVersion-checked; the data is left exactly as it is.
+        """
+        meta = secret.get("metadata") or {}
+        name = str(meta.get("name"))
+        patch = {
+            "metadata": {
+                "resourceVersion": meta.get("resourceVersion"),
+                "annotations": {OWNER_UID_ANNOTATION: owner.uid},
+            }
+        }
+        with api_errors(f"take back Secret {owner.namespace}/{name}"):
+            updated = await self.core.patch_namespaced_secret(
+                name, owner.namespace, patch, _content_type=_MERGE
+            )
+        version = str(updated.metadata.resource_version)
+        self._wrote_secret(owner.namespace, name, version, "target")
         return version
 
     def _wrote_secret(self, namespace: str, name: str, version: str, role: str) -> None:

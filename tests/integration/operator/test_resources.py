@@ -1,4 +1,4 @@
-"""Secrets, tenants, status and Events as SPEC §1 and §4 describe them."""
+"""Target Secrets (ownership, deletion, restore, adoption), tenants, status and Events."""
 
 from __future__ import annotations
 
@@ -56,6 +56,81 @@ def test_a_resource_created_again_under_its_name_takes_its_retained_secret_back(
     meta = client.CoreV1Api(api).read_namespaced_secret("app", tenant_ns).metadata
     uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
     assert uid != first_uid and meta.annotations["auth0rotator.dev/owner-uid"] == uid
+
+
+def _as_backed_up(obj: dict[str, Any]) -> dict[str, Any]:
+    """What a backup tool (Velero, a GitOps repository) restores: no uid, no status."""
+    meta = obj["metadata"]
+    kept = {k: meta[k] for k in ("name", "namespace", "labels", "annotations") if meta.get(k)}
+    return {**{k: v for k, v in obj.items() if k not in ("metadata", "status")}, "metadata": kept}
+
+
+def test_a_restore_from_backup_adopts_its_secrets_without_rotating(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    """Resource and Secret deleted, then created again from a backup, Secret first.
+
+    The restored Secret names the resource by namespace/name but carries the
+    uid of the resource that wrote it: it is adopted (the uid updated), with no
+    SecretConflict, no Auth0 change, and the other keys kept.
+    """
+    core = client.CoreV1Api(api)
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    kube.annotate_rotate(tenant_ns, "app", "before-backup")
+    kube.wait_ready(tenant_ns, "app", reason="Rotated")
+    core.patch_namespaced_secret("app", tenant_ns, {"stringData": {"extra": "kept"}})
+    backup_secret = _as_backed_up(
+        api.sanitize_for_serialization(core.read_namespaced_secret("app", tenant_ns))
+    )
+    backup_a0cs = _as_backed_up(kube.get(tenant_ns, "app"))
+    old_uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
+    value, changes = kube.secret(tenant_ns, "app"), fake_tenant.client(app_id)["secret_changes"]
+
+    _delete_a0cs(api, tenant_ns, "app")
+    wait_for(lambda: not _exists(api, tenant_ns, "app"), 30, "the resource gone")
+    core.delete_namespaced_secret("app", tenant_ns)
+    core.create_namespaced_secret(tenant_ns, backup_secret)
+    client.CustomObjectsApi(api).create_namespaced_custom_object(
+        "auth0rotator.dev", "v1alpha1", tenant_ns, "auth0clientsecrets", backup_a0cs
+    )
+
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    uid = kube.get(tenant_ns, "app")["metadata"]["uid"]
+    meta = core.read_namespaced_secret("app", tenant_ns).metadata
+    assert uid != old_uid and meta.annotations["auth0rotator.dev/owner-uid"] == uid
+    assert kube.secret(tenant_ns, "app") == value  # the same secret, the extra key kept
+    assert fake_tenant.client(app_id)["secret_changes"] == changes
+
+
+def test_an_existing_secret_is_adopted_only_when_its_owner_opts_in(
+    api: client.ApiClient, tenant_ns: str, kube: Kube, app_id: str, fake_tenant: FakeTenant
+) -> None:
+    """An unmanaged Secret is a SecretConflict until labelled and annotated for the resource."""
+    core = client.CoreV1Api(api)
+    core.create_namespaced_secret(
+        tenant_ns,
+        {
+            "metadata": {"name": "app"},
+            "stringData": {"client_secret": "typed-by-hand", "extra": "x"},
+        },
+    )
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    conflict = kube.wait_reason(tenant_ns, "app", "SecretConflict")
+    assert "auth0rotator.dev/owner" in conflict["message"]  # the message says how to opt in
+    assert kube.secret(tenant_ns, "app") == {"client_secret": "typed-by-hand", "extra": "x"}
+    core.patch_namespaced_secret(
+        "app",
+        tenant_ns,
+        {"metadata": {
+            "labels": {"app.kubernetes.io/managed-by": "auth0-rotator"},
+            "annotations": {"auth0rotator.dev/owner": f"{tenant_ns}/app"},
+        }},
+    )  # fmt: skip
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["extra"] == "x"
+    assert data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
 
 
 def _exists(api: client.ApiClient, namespace: str, name: str) -> bool:
