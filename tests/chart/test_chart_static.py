@@ -201,6 +201,28 @@ def grants(objects: list[Manifest], namespace: str | None) -> set[Grant]:
     return granted
 
 
+AGGREGATE = "rbac.authorization.k8s.io/aggregate-to-"
+
+
+def team_roles(objects: list[Manifest]) -> dict[str, Manifest]:
+    """The ClusterRoles aggregated into Kubernetes' view/edit/admin, by name."""
+    return {
+        o["metadata"]["name"]: o
+        for o in objects_of(objects, "ClusterRole")
+        if any(k.startswith(AGGREGATE) for k in o["metadata"].get("labels") or {})
+    }
+
+
+def operator_cluster_role(objects: list[Manifest]) -> Manifest:
+    """The operator's own ClusterRole (not a team role)."""
+    (role,) = [
+        o
+        for o in objects_of(objects, "ClusterRole")
+        if o["metadata"]["name"] not in team_roles(objects)
+    ]
+    return role
+
+
 def all_rules(objects: list[Manifest]) -> Iterator[Manifest]:
     """Every rule of every rendered Role and ClusterRole."""
     for obj in objects:
@@ -571,7 +593,7 @@ def test_default_mode_grants_exactly_what_the_operator_needs(
 
 
 def test_default_mode_cluster_role_manages_secrets(default_objects: list[Manifest]) -> None:
-    rules = one(default_objects, "ClusterRole")["rules"]
+    rules = operator_cluster_role(default_objects)["rules"]
     secret_verbs = {v for r in rules if "secrets" in r["resources"] for v in r["verbs"]}
     assert secret_verbs == {"get", "list", "watch", "create", "patch", "delete"}
 
@@ -589,7 +611,7 @@ def test_namespaced_mode_grants_exactly_what_the_operator_needs(
 def test_namespaced_mode_cluster_role_has_no_secrets_rule(
     namespaced_objects: list[Manifest],
 ) -> None:
-    rules = one(namespaced_objects, "ClusterRole")["rules"]
+    rules = operator_cluster_role(namespaced_objects)["rules"]
     assert not [r for r in rules if "secrets" in r["resources"]]
 
 
@@ -619,6 +641,32 @@ def test_no_rule_uses_wildcards(helm: Path, mode: str) -> None:
         for field in ("apiGroups", "resources", "verbs", "resourceNames"):
             assert "*" not in (rule.get(field) or []), rule
         assert not [r for r in rule["resources"] if r.endswith("/*")], rule
+
+
+def test_team_roles_read_and_write_only_the_operators_resources(helm: Path) -> None:
+    roles = team_roles(render(helm))
+    aggregated = {
+        name: {
+            k.removeprefix(AGGREGATE) for k in r["metadata"]["labels"] if k.startswith(AGGREGATE)
+        }
+        for name, r in roles.items()
+    }
+    assert aggregated == {
+        f"{RELEASE}-team-viewer": {"view", "edit", "admin"},
+        f"{RELEASE}-team-editor": {"edit", "admin"},
+    }
+    for role in roles.values():
+        for rule in role["rules"]:
+            assert rule["apiGroups"] == ["auth0rotator.dev"], rule  # never Secrets
+            assert not [r for r in rule["resources"] if r.endswith("/status")], rule
+            assert "clusterauth0tenants" not in rule["resources"]
+    editor = roles[f"{RELEASE}-team-editor"]["rules"]
+    assert [r["resources"] for r in editor] == [["auth0clientsecrets"]]
+    with_tenants = team_roles(render(helm, "--set", "rbac.teamTenants=true"))
+    admin = with_tenants[f"{RELEASE}-team-tenant-admin"]
+    assert admin["metadata"]["labels"][f"{AGGREGATE}admin"] == "true"
+    assert f"{AGGREGATE}edit" not in admin["metadata"]["labels"]
+    assert not team_roles(render(helm, "--set", "rbac.teamRoles=false"))
 
 
 def test_rbac_can_be_left_to_the_cluster_admin(helm: Path) -> None:

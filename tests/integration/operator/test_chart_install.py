@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client, config
 
 from auth0_rotator_dev.devcluster import ControlPlane
@@ -404,6 +405,71 @@ def test_namespaced_install_works_in_its_namespace_and_is_denied_elsewhere(
             assert core.read_namespaced_secret("app", team).metadata.name == "app"  # allowed
         finally:
             sa_api.close()
+    finally:
+        for namespace in (team, other):
+            client.CoreV1Api(api).delete_namespace(namespace)
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+def _allowed(api: client.ApiClient, user: str, verb: str, resource: str, namespace: str) -> bool:
+    review = client.AuthorizationV1Api(api).create_subject_access_review(
+        {
+            "spec": {
+                "user": user,
+                "resourceAttributes": {
+                    "namespace": namespace,
+                    "verb": verb,
+                    "group": "auth0rotator.dev",
+                    "resource": resource,
+                },
+            }
+        }
+    )
+    return bool(review.status.allowed)
+
+
+def test_team_roles_reach_namespace_editors_and_viewers_and_no_further(
+    control_plane: ControlPlane, api: client.ApiClient, install: Any, tmp_path: Path, app_id: str
+) -> None:
+    """``rbac.teamRoles``: Kubernetes' own edit/view roles, bound in one namespace, suffice."""
+    install()
+    team, other = _namespace(api, "h-team"), _namespace(api, "h-other")
+    try:
+        for user, role in (("alice", "edit"), ("victor", "view"), ("ada", "admin")):
+            client.RbacAuthorizationV1Api(api).create_namespaced_role_binding(
+                team,
+                {
+                    "metadata": {"name": user},
+                    "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role},
+                    "subjects": [{"kind": "User", "name": user, "apiGroup": RBAC}],
+                },
+            )
+        # The aggregation controller copies the rules into edit/view/admin.
+        wait_for(
+            lambda: _allowed(api, "alice", "create", "auth0clientsecrets", team), 60, "aggregation"
+        )
+        assert _allowed(api, "victor", "list", "auth0clientsecrets", team)
+        assert not _allowed(api, "victor", "create", "auth0clientsecrets", team)
+        for user in ("alice", "ada"):  # tenants hold credentials: rbac.teamTenants is off
+            assert _allowed(api, user, "get", "auth0tenants", team)
+            assert not _allowed(api, user, "create", "auth0tenants", team)
+        for user in ("alice", "victor"):
+            assert not _allowed(api, user, "list", "auth0clientsecrets", other)
+            assert not _allowed(api, user, "list", "clusterauth0tenants", "")
+        # For real, as alice: her namespace yes, another no.
+        alice = control_plane.user_kubeconfig(tmp_path / "alice", "alice", ())
+        body = yaml.safe_dump(a0cs_body("app", app_id))
+        as_alice = [str(control_plane.kubectl), "--kubeconfig", str(alice), "create", "-f", "-"]
+        created = subprocess.run(
+            [*as_alice, "-n", team], input=body, capture_output=True, text=True, check=False
+        )
+        assert created.returncode == 0, created.stderr
+        refused = subprocess.run(
+            [*as_alice, "-n", other], input=body, capture_output=True, text=True, check=False
+        )
+        assert refused.returncode != 0 and "forbidden" in refused.stderr
     finally:
         for namespace in (team, other):
             client.CoreV1Api(api).delete_namespace(namespace)
