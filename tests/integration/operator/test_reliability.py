@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ import pytest
 
 from auth0_rotator.auth0 import RetryPolicy
 from auth0_rotator_dev.devcluster import ControlPlane
+from tests.conftest import REPO
 from tests.integration.operator.conftest import TEST_ENGINE
 from tests.integration.operator.harness import (
     FakeTenant,
@@ -148,6 +150,65 @@ def test_slow_propagation_reports_verification_failed_then_converges(
     assert _calls(fake_tenant, "patch-client", began, app_id) == 1
     _check_one_rotation(kube, fake_tenant, tenant_ns, app_id, figures)
     figures["propagation delay (s)"] = delay
+
+
+def _runbook_emergency_copy() -> str:
+    """The commands of docs/runbooks.md "An application is failing now", as written."""
+    text = (REPO / "docs" / "runbooks.md").read_text().split("## An application is failing now")[1]
+    block = text.split("```sh\n", 1)[1].split("```", 1)[0]
+    return "\n".join(line for line in block.splitlines() if "rollout restart" not in line)
+
+
+def test_the_runbooks_emergency_copy_gets_the_new_secret_out_and_the_rotation_closes(
+    control_plane: ControlPlane,
+    tenant_ns: str,
+    kube: Kube,
+    fake_tenant: FakeTenant,
+    app_id: str,
+    no_faults: None,
+) -> None:
+    """docs/runbooks.md tells on-call to copy the staged value while verification waits.
+
+    Auth0 holds the new secret, the Secret still the old one (VerificationFailed):
+    the documented commands put Auth0's current secret into the Secret, and the
+    operator then closes the rotation with that same value and one Auth0 change.
+    """
+    kube.create(tenant_ns, a0cs_body("app", app_id))
+    kube.wait_ready(tenant_ns, "app", reason="Fetched")
+    delay = float(TEST_ENGINE["verify_timeout"]) + 20
+    fake_tenant.http.put("/_fake/settings", json={"propagation_delay": delay}).raise_for_status()
+    began = time.time()
+    kube.annotate_rotate(tenant_ns, "app", "emergency")
+    kube.wait_reason(tenant_ns, "app", "VerificationFailed", timeout=60)
+    current = fake_tenant.client(app_id)["client_secret"]
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] != current  # the outage the runbook fixes
+
+    script = (
+        _runbook_emergency_copy()
+        .replace("NAMESPACE", tenant_ns)
+        .replace("SECRET_NAME", "app")
+        .replace("NAME.staging", "app.staging")
+    )
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(control_plane.kubeconfig),
+        "PATH": f"{control_plane.kubectl.parent}:{os.environ['PATH']}",
+    }
+    out = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stdout + out.stderr
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == current
+
+    wait_for(partial(_settled, kube, tenant_ns, "app", "emergency"), 90, "the rotation")
+    assert kube.condition(tenant_ns, "app")["reason"] == "Rotated"
+    data = kube.secret(tenant_ns, "app")
+    assert data is not None and data["client_secret"] == fake_tenant.client(app_id)["client_secret"]
+    assert data["client_secret"] == current
+    assert _calls(fake_tenant, "patch-client", began, app_id) == 1
 
 
 @pytest.mark.reliability("token endpoint outage: bounded retries, reason shown, recovery")
