@@ -69,9 +69,21 @@ def _chart_grants() -> set[Use]:
         text=True,
         check=True,
     ).stdout
+    docs = [d for d in yaml.safe_load_all(out) if d]
+    # Only roles bound to the operator's ServiceAccount: the team roles the chart
+    # aggregates into view/edit/admin are for people, not for the operator.
+    bound = {
+        (d["roleRef"]["kind"], d["roleRef"]["name"])
+        for d in docs
+        if d["kind"] in ("ClusterRoleBinding", "RoleBinding")
+        and any(s["kind"] == "ServiceAccount" for s in d.get("subjects") or [])
+    }
     granted: set[Use] = set()
-    for doc in yaml.safe_load_all(out):
-        if doc and doc["kind"] in ("ClusterRole", "Role"):
+    for doc in docs:
+        if (
+            doc["kind"] in ("ClusterRole", "Role")
+            and (doc["kind"], doc["metadata"]["name"]) in bound
+        ):
             for rule in doc.get("rules") or []:
                 for group in rule["apiGroups"]:
                     for resource in rule["resources"]:
