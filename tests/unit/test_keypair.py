@@ -239,3 +239,27 @@ async def test_two_enabled_keys_of_this_resource_itself_still_stop_at_the_limit(
     ready = _ready(world)
     assert ready["reason"] == "CredentialLimit" and "Both were registered" in ready["message"]
     assert auth0.enabled == ["cred_a", "cred_b"] and auth0.registrations == 0
+
+
+async def test_an_earlier_resource_in_the_secret_never_lets_a_foreign_key_be_detached() -> None:
+    """Whatever uid the Secret names, only keys named for that uid count as retirable.
+
+    The Secret claims an earlier resource (as a restore or a forged annotation
+    would); the client's other enabled key was set up by someone else: nothing
+    is detached, and the resource stops at ``CredentialLimit`` naming that key.
+    """
+    earlier = OwnerInfo("ns", "app", "uid-0")
+    theirs = _credential("cred_team_a", "team a")
+    held = _credential("cred_held", "auth0-rotator/uid-0/20261101000000-aaaa")
+    world, auth0 = _world(theirs, held)
+    await world.store.write_owned_secret(
+        earlier, "app", {"private_key": FIRST, "key_id": held.kid}, labels={}, annotations={}
+    )
+    with pytest.raises(Stop):
+        await world.start()
+    ready = _ready(world)
+    assert (
+        ready["reason"] == "CredentialLimit" and "cred_team_a was not created" in ready["message"]
+    )
+    assert auth0.enabled == ["cred_team_a", "cred_held"] and auth0.registrations == 0
+    assert set(auth0.credentials) == {"cred_team_a", "cred_held"}

@@ -62,7 +62,11 @@ MAX_ENABLED = 2
 
 def credential_prefix(owner: OwnerInfo) -> str:
     """The name prefix of every credential this resource registers."""
-    return f"auth0-rotator/{owner.uid}/"
+    return _prefix_of(owner.uid)
+
+
+def _prefix_of(uid: str) -> str:
+    return f"auth0-rotator/{uid}/"
 
 
 def credential_name(owner: OwnerInfo, rotation_id: str) -> str:
@@ -105,7 +109,7 @@ def _earlier_prefix(rotation: Rotation) -> str | None:
     uid = ((secret.get("metadata") or {}).get("annotations") or {}).get(OWNER_UID_ANNOTATION)
     if not uid or uid == rotation.owner.uid:
         return None
-    return f"auth0-rotator/{uid}/"
+    return _prefix_of(uid)
 
 
 def _held_credential(rotation: Rotation, known: Mapping[str, Credential]) -> str | None:
